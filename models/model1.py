@@ -1,0 +1,45 @@
+"""Model1 — the heavy baseline (6,379,786 parameters).
+
+Target
+- Get the setup right: transforms, data loaders, the training and test loops.
+
+Published results (one run, GPU)
+- Parameters: 6.3M; best train accuracy 99.92%; best test accuracy 99.26%.
+
+Published analysis, in short
+- Far too heavy for the goal of fewer than 8k parameters.
+- Overfits: after the first epochs, train accuracy stays well above test accuracy.
+
+Recipe
+Nothing beyond the notes above was published. A plain VGG-style network with no batch norm
+trains stably with SGD at lr 0.01 and momentum 0.9 and a constant rate (step_size 15 never fires
+within 15 epochs). Augmentation is off: this is the baseline before regularisation, and the
+published train accuracy of 99.92% is that of a model memorising un-augmented digits.
+"""
+import torch.nn.functional as F
+from torch import nn
+
+from models import Recipe
+
+RECIPE = Recipe(epochs=15, batch_size=128, lr=0.01, momentum=0.9, step_size=15, gamma=0.1, augment=False)
+
+
+class Model1(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 32, 3, padding=1)      # 28x28, RF 3
+        self.conv2 = nn.Conv2d(32, 64, 3, padding=1)     # 28x28, RF 5
+        self.pool1 = nn.MaxPool2d(2)                     # 14x14, RF 6
+        self.conv3 = nn.Conv2d(64, 128, 3, padding=1)    # 14x14, RF 10
+        self.conv4 = nn.Conv2d(128, 256, 3, padding=1)   # 14x14, RF 14
+        self.pool2 = nn.MaxPool2d(2)                     # 7x7,   RF 16
+        self.conv5 = nn.Conv2d(256, 512, 3)              # 5x5,   RF 24
+        self.conv6 = nn.Conv2d(512, 1024, 3)             # 3x3,   RF 32
+        self.conv7 = nn.Conv2d(1024, 10, 3)              # 1x1,   RF 40
+
+    def forward(self, x):
+        x = self.pool1(F.relu(self.conv2(F.relu(self.conv1(x)))))
+        x = self.pool2(F.relu(self.conv4(F.relu(self.conv3(x)))))
+        x = F.relu(self.conv6(F.relu(self.conv5(x))))
+        x = self.conv7(x).flatten(1)
+        return F.log_softmax(x, dim=1)

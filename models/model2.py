@@ -1,0 +1,51 @@
+"""Model2 — batch norm, dropout and global average pooling (16,352 parameters).
+
+Target
+- Far fewer parameters, and a smaller gap between train and test accuracy.
+- Batch normalisation and regularisation (Dropout2d); GAP instead of a big last layer.
+
+Published results (one run, GPU)
+- Parameters: 16,352; best train accuracy 99.22%; best test accuracy 99.49%.
+
+Published analysis, in short
+- Two or three convolution blocks suffice: MNIST is mostly edges and gradients.
+- The train/test gap closed; test accuracy reached 99.4% more than three times.
+- Regularisation makes training hard (train below test): the model underfits a little.
+- The architecture is sound, but still about twice the 8k-parameter budget.
+
+Recipe
+Nothing beyond the notes above was published. With batch norm the network takes a large
+learning rate, so it shares Model3's schedule shape (SGD, momentum 0.9, StepLR every 6 epochs
+by 0.1, augmentation on, batch 128) at lr 0.1: Dropout2d(0.1) on every block already slows
+learning, and train accuracy below test accuracy is the published signature of that.
+"""
+import torch.nn.functional as F
+from torch import nn
+
+from models import Recipe
+
+RECIPE = Recipe(epochs=15, batch_size=128, lr=0.1, momentum=0.9, step_size=6, gamma=0.1, augment=True,
+                target_test_acc=99.40, target_hits=3, target_window=15)
+
+
+def conv_relu_bn(in_channels: int, out_channels: int, padding: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(in_channels, out_channels, 3, padding=padding, bias=False),
+                         nn.ReLU(), nn.BatchNorm2d(out_channels))
+
+
+class Model2(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.block1 = nn.Sequential(conv_relu_bn(1, 8, 1), nn.Dropout2d(0.1),      # 28x28, RF 3
+                                    conv_relu_bn(8, 12, 1), nn.Dropout2d(0.1),     # 28x28, RF 5
+                                    nn.MaxPool2d(2))                               # 14x14, RF 6
+        self.block2 = nn.Sequential(conv_relu_bn(12, 16, 1), nn.Dropout2d(0.1),    # 14x14, RF 10
+                                    conv_relu_bn(16, 20, 1), nn.Dropout2d(0.1),    # 14x14, RF 14
+                                    nn.MaxPool2d(2))                               # 7x7,   RF 16
+        self.block3 = nn.Sequential(conv_relu_bn(20, 24, 0),                       # 5x5,   RF 24
+                                    nn.Conv2d(24, 28, 3, bias=False), nn.ReLU())   # 3x3,   RF 32
+        self.head = nn.Sequential(nn.Conv2d(28, 10, 1, bias=False), nn.AvgPool2d(3))  # 1x1, RF 40
+
+    def forward(self, x):
+        x = self.head(self.block3(self.block2(self.block1(x))))
+        return F.log_softmax(x.flatten(1), dim=1)

@@ -1,0 +1,428 @@
+"""Run experiments: an ExperimentConfig in, a RunRecord out (and on disk, in `<out>/<run-id>/`).
+
+    from run_experiments import config_for, run_experiment
+    record = run_experiment(config_for("model3", seed=1, epochs=2, limit_train=2048))
+"""
+import copy
+import io
+import math
+import multiprocessing
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field, fields, replace
+from datetime import datetime
+from pathlib import Path
+
+import numpy
+import torch
+import torchvision
+
+import models
+from data.loaders import LOADERS, LoaderSettings, make_loaders
+from data.mnist import ensure_mnist, resolve_data_dir
+from training import Diverged, EpochMetrics, evaluate, train_epoch
+from training.loops import test_line
+from utils import atomic_write_bytes, atomic_write_json, layer_geometry, model_summary, parameter_count, pick_device, seed_everything
+
+ROOT = Path(__file__).resolve().parent
+TARGET_ACCURACY = 99.40
+
+
+class ConfigError(ValueError):
+    """A setting that cannot work; raised before any training starts."""
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    model: str
+    seed: int
+    epochs: int
+    batch_size: int
+    lr: float
+    momentum: float
+    step_size: int
+    gamma: float
+    augment: bool
+    weight_decay: float = 0.0
+    test_batch_size: int = 1000
+    device: str = "auto"
+    data_dir: str | None = None
+    out: str = "runs"
+    loader: str = "tensor"
+    workers: int = 0
+    limit_train: int | None = None
+    limit_test: int | None = None
+    threads: int | None = None
+    progress: bool = True
+
+    def validate(self) -> None:
+        checks = [
+            (self.epochs > 0, f"--epochs must be a positive number of epochs, got {self.epochs}"),
+            (self.batch_size > 0, f"--batch-size must be positive, got {self.batch_size}"),
+            (self.test_batch_size > 0, f"test batch size must be positive, got {self.test_batch_size}"),
+            (self.lr >= 0 and math.isfinite(self.lr), f"--lr must be a finite number >= 0, got {self.lr}"),
+            (self.momentum >= 0, f"--momentum must be >= 0, got {self.momentum}"),
+            (self.step_size > 0, f"--step-size must be positive, got {self.step_size}"),
+            (self.gamma > 0, f"--gamma must be positive, got {self.gamma}"),
+            (self.workers >= 0, f"--workers must be >= 0, got {self.workers}"),
+            (self.loader in LOADERS, f"--loader must be one of {', '.join(LOADERS)}, got {self.loader!r}"),
+            (self.limit_train is None or self.limit_train > 0, f"--limit-train must be positive, got {self.limit_train}"),
+            (self.limit_test is None or self.limit_test > 0, f"--limit-test must be positive, got {self.limit_test}"),
+            (self.threads is None or self.threads > 0, f"threads must be positive, got {self.threads}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+        try:
+            models.canonical_name(self.model)
+            pick_device(self.device)
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
+
+
+def config_for(model: str, seed: int = 1, **overrides) -> ExperimentConfig:
+    """The model's recipe, then any overrides (None means: keep the recipe's value)."""
+    name = models.canonical_name(model)
+    recipe = asdict(models.get_recipe(name))
+    settings = {key: recipe[key] for key in ("epochs", "batch_size", "lr", "momentum", "step_size", "gamma",
+                                              "augment", "weight_decay")}
+    settings.update({key: value for key, value in overrides.items() if value is not None})
+    return ExperimentConfig(model=name, seed=seed, **settings)
+
+
+@dataclass
+class EpochRecord:
+    epoch: int
+    lr: float
+    train_loss: float
+    train_acc: float
+    test_loss: float
+    test_acc: float
+    seconds: float
+
+
+@dataclass
+class RunRecord:
+    run_id: str
+    model: str
+    parameters: int
+    receptive_field: int
+    macs_per_image: int
+    seed: int
+    device: str
+    config: dict
+    versions: dict
+    git_commit: str
+    started: str
+    status: str = "running"
+    reason: str | None = None
+    epochs: list[EpochRecord] = field(default_factory=list)
+    best_test_acc: float | None = None
+    best_epoch: int | None = None
+    seconds: float = 0.0
+
+    @property
+    def best_train_acc(self) -> float | None:
+        return max((e.train_acc for e in self.epochs), default=None)
+
+    @property
+    def final_test_acc(self) -> float | None:
+        return self.epochs[-1].test_acc if self.epochs else None
+
+    def epochs_at_or_above(self, accuracy: float = TARGET_ACCURACY) -> int:
+        return sum(e.test_acc >= accuracy for e in self.epochs)
+
+    def target_met(self) -> bool | None:
+        """None when the model has no accuracy target, or the run stopped before its last epoch."""
+        recipe = models.get_recipe(self.model)
+        if recipe.target_test_acc is None or len(self.epochs) < self.config["epochs"]:
+            return None
+        window = self.epochs[-recipe.target_window:]
+        return sum(e.test_acc >= recipe.target_test_acc for e in window) >= recipe.target_hits
+
+    def to_json(self) -> dict:
+        return asdict(self) | {"best_train_acc": self.best_train_acc, "final_test_acc": self.final_test_acc}
+
+    @classmethod
+    def from_json(cls, value: dict) -> "RunRecord":
+        known = {f.name for f in fields(cls)}
+        record = cls(**{k: v for k, v in value.items() if k in known})
+        record.epochs = [EpochRecord(**e) for e in record.epochs]
+        return record
+
+
+def library_versions() -> dict:
+    return {"python": platform.python_version(), "torch": torch.__version__,
+            "torchvision": torchvision.__version__, "numpy": numpy.__version__}
+
+
+def git_commit() -> str:
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                               capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    if commit.returncode != 0:
+        return "unknown"
+    return commit.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
+class RunLog:
+    """Prints to the console (unless quiet) and appends the same lines to the run's log.txt."""
+
+    def __init__(self, path: Path, quiet: bool) -> None:
+        self.file = open(path, "a", buffering=1)
+        self.quiet = quiet
+
+    def __call__(self, line: str = "") -> None:
+        if not self.quiet:
+            print(line, flush=True)
+        self.file.write(line + "\n")
+
+    def file_only(self, line: str) -> None:
+        self.file.write(line + "\n")
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def new_run_dir(out: Path, model: str, seed: int) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    for attempt in range(1000):
+        suffix = f"-{attempt}" if attempt else ""
+        run_dir = out / f"{stamp}-{model}-seed{seed}{suffix}"
+        try:
+            run_dir.mkdir(parents=True)
+            return run_dir
+        except FileExistsError:
+            continue
+    raise ConfigError(f"cannot find a free run folder name in {out}")
+
+
+def format_duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def estimate_seconds(config: ExperimentConfig, model: torch.nn.Module, data_dir: Path, device: torch.device,
+                     train_batches: int, test_batches: int, timed_batches: int = 3) -> float:
+    """Time a few training and test batches on a copy of the model, leaving every RNG as it was."""
+    settings = LoaderSettings(config.batch_size, config.test_batch_size, config.augment, config.loader,
+                              config.workers, config.seed, (timed_batches + 1) * config.batch_size, config.test_batch_size)
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        probe = copy.deepcopy(model)
+        optimizer = torch.optim.SGD(probe.parameters(), lr=0.0)
+        train_loader, test_loader = make_loaders(data_dir, settings, device)
+        batches = iter(train_loader)
+        train_epoch(probe, [next(batches)], optimizer, device, progress=False)
+        timed = train_epoch(probe, [next(batches) for _ in range(timed_batches)], optimizer, device, progress=False)
+        test = evaluate(probe, test_loader, device)
+    return config.epochs * (train_batches * timed.seconds / timed_batches + test_batches * test.seconds)
+
+
+def save_checkpoint(model: torch.nn.Module, path: Path) -> None:
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def describe(config: ExperimentConfig) -> str:
+    return (f"{config.model} seed={config.seed} epochs={config.epochs} batch={config.batch_size} "
+            f"SGD(lr={config.lr}, momentum={config.momentum}, weight_decay={config.weight_decay}) "
+            f"StepLR(step_size={config.step_size}, gamma={config.gamma}) augment={'on' if config.augment else 'off'} "
+            f"loader={config.loader}" + (f" limit_train={config.limit_train}" if config.limit_train else "")
+            + (f" limit_test={config.limit_test}" if config.limit_test else ""))
+
+
+def run_experiment(config: ExperimentConfig, position: int = 0, quiet: bool = False) -> RunRecord:
+    """Train and test `config.model` for `config.epochs` epochs, recording every epoch in `<out>/<run-id>/`.
+
+    A diverging loss ends the run as `failed` and returns; Ctrl-C marks it `interrupted` and re-raises.
+    """
+    config.validate()
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    device = pick_device(config.device)
+    data_dir = resolve_data_dir(config.data_dir)
+    run_dir = new_run_dir(Path(config.out), config.model, config.seed)
+    log = RunLog(run_dir / "log.txt", quiet)
+    started = time.perf_counter()
+
+    seed_everything(config.seed)
+    ensure_mnist(data_dir, log=log)
+    model = models.get_model(config.model).to(device)
+    geometry = layer_geometry(model)
+    record = RunRecord(run_id=run_dir.name, model=config.model, parameters=parameter_count(model),
+                       receptive_field=geometry[-1].receptive_field, macs_per_image=sum(g.macs for g in geometry),
+                       seed=config.seed, device=str(device), config=asdict(config), versions=library_versions(),
+                       git_commit=git_commit(), started=datetime.now().isoformat(timespec="seconds"))
+    metrics_path = run_dir / "metrics.json"
+
+    def save(status: str | None = None, reason: str | None = None) -> None:
+        record.status = status or record.status
+        record.reason = reason
+        record.seconds = round(time.perf_counter() - started, 2)
+        atomic_write_json(metrics_path, record.to_json())
+
+    save()
+    try:
+        train_loader, test_loader = make_loaders(
+            data_dir, LoaderSettings(config.batch_size, config.test_batch_size, config.augment, config.loader,
+                                     config.workers, config.seed, config.limit_train, config.limit_test), device)
+        log(f"Device: {device} ({torch.get_num_threads()} CPU threads)")
+        log(f"Config: {describe(config)}")
+        log(model_summary(model))
+        estimate = estimate_seconds(config, model, data_dir, device, len(train_loader), len(test_loader))
+        log(f"Estimated time: {format_duration(estimate)} for {config.epochs} epochs "
+            f"({len(train_loader)} training batches per epoch)")
+        optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
+                                    weight_decay=config.weight_decay)
+        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.step_size, gamma=config.gamma)
+        for epoch in range(config.epochs):
+            lr = optimizer.param_groups[0]["lr"]
+            log(f"EPOCH: {epoch}  (lr {lr:g})")
+            train = train_epoch(model, train_loader, optimizer, device, progress=config.progress, position=position)
+            log.file_only(f"Loss={train.last_batch_loss:.4f} Batch_id={train.batches - 1} "
+                          f"Accuracy={train.accuracy:.2f}: 100% {train.batches}/{train.batches} "
+                          f"[{train.seconds:.1f}s, {train.batches / train.seconds:.2f}it/s]")
+            scheduler.step()
+            test = evaluate(model, test_loader, device)
+            log()
+            log(test_line(test))
+            log()
+            record.epochs.append(EpochRecord(epoch, lr, round(train.loss, 6), round(train.accuracy, 4),
+                                             round(test.loss, 6), round(test.accuracy, 4),
+                                             round(train.seconds + test.seconds, 2)))
+            if record.best_test_acc is None or test.accuracy > record.best_test_acc:
+                record.best_test_acc, record.best_epoch = round(test.accuracy, 4), epoch
+                save_checkpoint(model, run_dir / "best.pt")
+            save()
+    except Diverged as error:
+        log(f"Stopped {config.model} seed {config.seed}: {error} (diverged; try a lower --lr)")
+        save("failed", "diverged")
+    except KeyboardInterrupt:
+        log(f"Interrupted {config.model} seed {config.seed} after {len(record.epochs)} epoch(s)")
+        save("interrupted", "keyboard interrupt")
+        raise
+    except BaseException as error:
+        save("failed", f"{type(error).__name__}: {error}")
+        raise
+    else:
+        save("completed")
+        log(f"Run record: {run_dir}")
+    finally:
+        log.close()
+    return record
+
+
+_worker_slot = None
+
+
+def _init_worker(slots, threads: int) -> None:
+    global _worker_slot
+    with slots.get_lock():
+        _worker_slot = slots.value
+        slots.value += 1
+    torch.set_num_threads(threads)
+
+
+def _run_in_worker(config: ExperimentConfig) -> RunRecord:
+    try:
+        return run_experiment(config, position=_worker_slot, quiet=True)
+    except KeyboardInterrupt:
+        return None
+
+
+def run_experiments(configs: list[ExperimentConfig], jobs: int = 1,
+                    on_result=lambda record: None) -> list[RunRecord]:
+    """Run every config, `jobs` at a time in worker processes that share the CPU cores between them.
+
+    Ctrl-C stops them all; the records of what finished are returned either way.
+    """
+    for config in configs:
+        config.validate()
+    records: list[RunRecord] = []
+    if jobs <= 1 or len(configs) <= 1:
+        try:
+            for config in configs:
+                records.append(run_experiment(config))
+                on_result(records[-1])
+        except KeyboardInterrupt:
+            print("\nInterrupted: stopping.", file=sys.stderr)
+        return records
+
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    context = multiprocessing.get_context("spawn")
+    slots = context.Value("i", 0)
+    quiet = [replace(c, threads=c.threads or threads) for c in configs]
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_init_worker,
+                             initargs=(slots, threads)) as pool:
+        futures = [pool.submit(_run_in_worker, config) for config in quiet]
+        try:
+            for future in as_completed(futures):
+                record = future.result()
+                if record is not None:
+                    records.append(record)
+                    on_result(record)
+        except KeyboardInterrupt:
+            print("\nInterrupted: stopping the workers.", file=sys.stderr)
+            for future in futures:
+                future.cancel()
+    order = {(c.model, c.seed): i for i, c in enumerate(configs)}
+    return sorted(records, key=lambda r: order.get((r.model, r.seed), len(order)))
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def comparison_rows(records: list[RunRecord]) -> list[list[str]]:
+    rows = []
+    for r in records:
+        target = r.target_met()
+        status = "" if r.status == "completed" else f" ({r.status}{': ' + r.reason if r.reason and r.status == 'failed' else ''})"
+        rows.append([r.model, f"{r.parameters:,}", str(r.seed), _percent(r.best_train_acc),
+                     f"{_percent(r.best_test_acc)} (ep {r.best_epoch})" if r.best_epoch is not None else "-",
+                     _percent(r.final_test_acc), f"{r.epochs_at_or_above()}/{len(r.epochs)}",
+                     {True: "yes", False: "no", None: "n/a"}[target] + status, format_duration(r.seconds)])
+    return rows
+
+
+def spread_rows(records: list[RunRecord]) -> list[list[str]]:
+    """Mean ± std of best and final test accuracy per model, for models run with several seeds."""
+    rows = []
+    for model in dict.fromkeys(r.model for r in records):
+        runs = [r for r in records if r.model == model and r.epochs]
+        if len(runs) < 2:
+            continue
+        best = [r.best_test_acc for r in runs]
+        final = [r.final_test_acc for r in runs]
+        rows.append([model, str(len(runs)), f"{statistics.mean(best):.2f} ± {statistics.stdev(best):.2f}",
+                     f"{statistics.mean(final):.2f} ± {statistics.stdev(final):.2f}",
+                     f"{sum(bool(r.target_met()) for r in runs)}/{len(runs)}"])
+    return rows
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+COMPARISON_HEADER = ["model", "parameters", "seed", "best train %", "best test % (epoch)", "final test %",
+                     f"epochs ≥ {TARGET_ACCURACY:.2f}%", "target met", "time"]
+SPREAD_HEADER = ["model", "seeds", "best test % (mean ± std)", "final test % (mean ± std)", "target met"]
+
+
+def comparison_markdown(records: list[RunRecord]) -> str:
+    text = markdown_table(COMPARISON_HEADER, comparison_rows(records))
+    spread = spread_rows(records)
+    return text + ("\n\n" + markdown_table(SPREAD_HEADER, spread) if spread else "")

@@ -1,0 +1,78 @@
+"""One epoch of training and one pass of evaluation, in the shape of PyTorch's MNIST example."""
+import math
+import time
+from dataclasses import dataclass
+from typing import Iterable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+
+@dataclass(frozen=True)
+class EpochMetrics:
+    loss: float
+    correct: int
+    total: int
+    seconds: float
+    batches: int = 0
+    last_batch_loss: float = math.nan
+
+    @property
+    def accuracy(self) -> float:
+        return 100.0 * self.correct / self.total if self.total else 0.0
+
+
+class Diverged(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+def train_epoch(model: nn.Module, loader: Iterable, optimizer: torch.optim.Optimizer, device: torch.device,
+                progress: bool = True, position: int = 0) -> EpochMetrics:
+    """Train for one pass over `loader`; the bar reads `Loss=0.0810 Batch_id=468 Accuracy=93.30` as published."""
+    model.train()
+    started = time.perf_counter()
+    loss_sum, correct, seen, batches, batch_loss = 0.0, 0, 0, 0, math.nan
+    bar = tqdm(loader, disable=not progress, position=position, leave=position == 0, dynamic_ncols=True)
+    for batch_id, (images, labels) in enumerate(bar):
+        images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+        optimizer.zero_grad(set_to_none=True)
+        output = model(images)
+        loss = F.nll_loss(output, labels)
+        loss.backward()
+        optimizer.step()
+
+        batch_loss = loss.item()
+        if not math.isfinite(batch_loss):
+            bar.close()
+            raise Diverged(f"training loss became {batch_loss} at batch {batch_id}")
+        loss_sum += batch_loss * len(labels)
+        correct += (output.argmax(dim=1) == labels).sum().item()
+        seen += len(labels)
+        batches += 1
+        bar.set_description(f"Loss={batch_loss:.4f} Batch_id={batch_id} Accuracy={100.0 * correct / seen:.2f}",
+                            refresh=False)
+    bar.close()
+    return EpochMetrics(loss_sum / max(seen, 1), correct, seen, time.perf_counter() - started, batches, batch_loss)
+
+
+def evaluate(model: nn.Module, loader: Iterable, device: torch.device) -> EpochMetrics:
+    """Average NLL loss and accuracy over `loader`, in eval mode, without autograd."""
+    model.eval()
+    started = time.perf_counter()
+    loss_sum, correct, seen, batches = 0.0, 0, 0, 0
+    with torch.inference_mode():
+        for batches, (images, labels) in enumerate(loader, start=1):
+            images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+            output = model(images)
+            loss_sum += F.nll_loss(output, labels, reduction="sum").item()
+            correct += (output.argmax(dim=1) == labels).sum().item()
+            seen += len(labels)
+    return EpochMetrics(loss_sum / max(seen, 1), correct, seen, time.perf_counter() - started, batches)
+
+
+def test_line(metrics: EpochMetrics) -> str:
+    """The published test line: `Test set: Average loss: 0.0769, Accuracy: 9750/10000 (97.50%)`."""
+    return (f"Test set: Average loss: {metrics.loss:.4f}, "
+            f"Accuracy: {metrics.correct}/{metrics.total} ({metrics.accuracy:.2f}%)")

@@ -1,0 +1,136 @@
+"""Small shared helpers: atomic files, seeding, device choice, model summaries."""
+import contextlib
+import copy
+import io
+import json
+import os
+import random
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+
+def atomic_write_bytes(path: Path, payload: bytes) -> None:
+    """Write through a temporary file in the same folder and rename it, so a reader never sees half a file."""
+    path = Path(path)
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(payload)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_json(path: Path, value) -> None:
+    atomic_write_bytes(path, (json.dumps(value, indent=2) + "\n").encode())
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def cuda_available() -> bool:
+    return torch.cuda.is_available()
+
+
+def mps_available() -> bool:
+    return hasattr(torch.backends, "mps") and torch.backends.mps.is_available()
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """'auto' takes CUDA, then MPS, then the CPU; a named device that is not there is a ValueError."""
+    if name == "auto":
+        return torch.device("cuda" if cuda_available() else "mps" if mps_available() else "cpu")
+    available = {"cpu": True, "cuda": cuda_available(), "mps": mps_available()}
+    if name not in available:
+        raise ValueError(f"unknown device {name!r}: choose auto, cpu, cuda or mps")
+    if not available[name]:
+        raise ValueError(f"--device {name} was asked for but {name.upper()} is not available on this machine")
+    return torch.device(name)
+
+
+@dataclass
+class LayerGeometry:
+    name: str
+    output_shape: tuple[int, ...]
+    receptive_field: int
+    jump: int
+    macs: int
+
+
+def _kernel_stride(module: nn.Module) -> tuple[int, int, int] | None:
+    """(kernel, stride, dilation) along one axis for layers that change the receptive field."""
+    if isinstance(module, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
+        pick = lambda v: v[0] if isinstance(v, tuple) else v  # noqa: E731 - square kernels throughout
+        dilation = pick(getattr(module, "dilation", 1))
+        stride = pick(module.stride) if module.stride is not None else pick(module.kernel_size)
+        return pick(module.kernel_size), stride, dilation
+    return None
+
+
+def layer_geometry(model: nn.Module, input_size: tuple[int, int, int] = (1, 28, 28)) -> list[LayerGeometry]:
+    """Receptive field and multiply-accumulates per image after each leaf layer, in call order."""
+    rows: list[LayerGeometry] = []
+    state = {"rf": 1, "jump": 1}
+
+    def record(module: nn.Module, inputs, output) -> None:
+        geometry = _kernel_stride(module)
+        if geometry:
+            kernel, stride, dilation = geometry
+            state["rf"] += (dilation * (kernel - 1)) * state["jump"]
+            state["jump"] *= stride
+        macs = 0
+        if isinstance(module, nn.Conv2d):
+            kernel_h, kernel_w = module.kernel_size
+            macs = output[0].numel() * (module.in_channels // module.groups) * kernel_h * kernel_w
+        elif isinstance(module, nn.Linear):
+            macs = module.in_features * module.out_features
+        counter = sum(1 for _ in rows) + 1
+        rows.append(LayerGeometry(f"{type(module).__name__}-{counter}", tuple(output.shape[1:]),
+                                  state["rf"], state["jump"], macs))
+
+    probe = copy.deepcopy(model).cpu().eval()
+    hooks = [m.register_forward_hook(record) for m in probe.modules() if not list(m.children())]
+    try:
+        with torch.inference_mode():
+            probe(torch.zeros(1, *input_size))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return rows
+
+
+def torchsummary_table(model: nn.Module, input_size: tuple[int, int, int] = (1, 28, 28)) -> str:
+    """torchsummary's table as text, computed on a CPU copy so it works whatever device the model is on."""
+    from torchsummary import summary
+
+    text = io.StringIO()
+    with contextlib.redirect_stdout(text):
+        summary(copy.deepcopy(model).cpu(), input_size, device="cpu")
+    return text.getvalue().rstrip()
+
+
+def model_summary(model: nn.Module, input_size: tuple[int, int, int] = (1, 28, 28)) -> str:
+    """torchsummary's table plus what it leaves out: receptive field per layer and MACs per image."""
+    rows = layer_geometry(model, input_size)
+    lines = [torchsummary_table(model, input_size), "",
+             f"{'Layer':>18}  {'Receptive field':>15}  {'Jump':>4}  {'MACs/image':>12}"]
+    lines += [f"{r.name:>18}  {r.receptive_field:>15}  {r.jump:>4}  {r.macs:>12,}" for r in rows]
+    lines.append(f"Receptive field at the output: {rows[-1].receptive_field}x{rows[-1].receptive_field}")
+    lines.append(f"Multiply-accumulates per image (forward): {sum(r.macs for r in rows):,}")
+    return "\n".join(lines)
+
+
+def parameter_count(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
