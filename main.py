@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "torchvision: the published per-image PIL pipeline")
     parser.add_argument("--workers", type=int, default=0,
                         help="DataLoader worker processes for --loader torchvision (default: 0)")
+    parser.add_argument("--torch-dropout", dest="fast_dropout", action="store_false",
+                        help="on the CPU, use nn.Dropout's own Bernoulli mask instead of the faster, "
+                             "equally exact one from training/dropout.py")
     parser.add_argument("--jobs", type=positive_int, default=1,
                         help="run the experiments N at a time in worker processes sharing the CPU cores (default: 1)")
     return parser
@@ -83,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
                               momentum=args.momentum, step_size=args.step_size, gamma=args.gamma,
                               augment=args.augment, device=args.device, data_dir=args.data_dir, out=args.out,
                               loader=args.loader, workers=args.workers, limit_train=args.limit_train,
-                              limit_test=args.limit_test, progress=args.jobs == 1)
+                              limit_test=args.limit_test, fast_dropout=args.fast_dropout,
+                              progress=args.jobs == 1)
                    for name in names for seed in args.seeds]
         for config in configs:
             config.validate()

@@ -26,6 +26,7 @@ import models
 from data.loaders import LOADERS, LoaderSettings, make_loaders
 from data.mnist import ensure_mnist, resolve_data_dir
 from training import Diverged, EpochMetrics, evaluate, train_epoch
+from training.dropout import use_fast_dropout
 from training.loops import test_line
 from utils import atomic_write_bytes, atomic_write_json, layer_geometry, model_summary, parameter_count, pick_device, seed_everything
 
@@ -58,6 +59,7 @@ class ExperimentConfig:
     limit_train: int | None = None
     limit_test: int | None = None
     threads: int | None = None
+    fast_dropout: bool = True
     progress: bool = True
 
     def validate(self) -> None:
@@ -239,14 +241,14 @@ def describe(config: ExperimentConfig) -> str:
     return (f"{config.model} seed={config.seed} epochs={config.epochs} batch={config.batch_size} "
             f"SGD(lr={config.lr}, momentum={config.momentum}, weight_decay={config.weight_decay}) "
             f"StepLR(step_size={config.step_size}, gamma={config.gamma}) augment={'on' if config.augment else 'off'} "
-            f"loader={config.loader}" + (f" limit_train={config.limit_train}" if config.limit_train else "")
+            f"loader={config.loader} dropout={'fast' if config.fast_dropout else 'torch'}" + (f" limit_train={config.limit_train}" if config.limit_train else "")
             + (f" limit_test={config.limit_test}" if config.limit_test else ""))
 
 
 def run_experiment(config: ExperimentConfig, position: int = 0, quiet: bool = False) -> RunRecord:
     """Train and test `config.model` for `config.epochs` epochs, recording every epoch in `<out>/<run-id>/`.
 
-    A diverging loss ends the run as `failed` and returns; Ctrl-C marks it `interrupted` and re-raises.
+    A diverging loss ends the run as `failed`; Ctrl-C ends it as `interrupted`: either way the record returns.
     """
     config.validate()
     if config.threads:
@@ -260,6 +262,8 @@ def run_experiment(config: ExperimentConfig, position: int = 0, quiet: bool = Fa
     seed_everything(config.seed)
     ensure_mnist(data_dir, log=log)
     model = models.get_model(config.model).to(device)
+    if config.fast_dropout and device.type == "cpu":
+        use_fast_dropout(model)
     geometry = layer_geometry(model)
     record = RunRecord(run_id=run_dir.name, model=config.model, parameters=parameter_count(model),
                        receptive_field=geometry[-1].receptive_field, macs_per_image=sum(g.macs for g in geometry),
@@ -312,7 +316,6 @@ def run_experiment(config: ExperimentConfig, position: int = 0, quiet: bool = Fa
     except KeyboardInterrupt:
         log(f"Interrupted {config.model} seed {config.seed} after {len(record.epochs)} epoch(s)")
         save("interrupted", "keyboard interrupt")
-        raise
     except BaseException as error:
         save("failed", f"{type(error).__name__}: {error}")
         raise
@@ -335,10 +338,10 @@ def _init_worker(slots, threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _run_in_worker(config: ExperimentConfig) -> RunRecord:
+def _run_in_worker(config: ExperimentConfig) -> RunRecord | None:
     try:
         return run_experiment(config, position=_worker_slot, quiet=True)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # arrived before the run had a record to mark
         return None
 
 
@@ -356,6 +359,8 @@ def run_experiments(configs: list[ExperimentConfig], jobs: int = 1,
             for config in configs:
                 records.append(run_experiment(config))
                 on_result(records[-1])
+                if records[-1].status == "interrupted":
+                    break
         except KeyboardInterrupt:
             print("\nInterrupted: stopping.", file=sys.stderr)
         return records

@@ -37,6 +37,7 @@ class NumpyOnlyUnpickler(pickle.Unpickler):
         ("numpy", "dtype"): np.dtype,
         ("numpy.core.multiarray", "_reconstruct"): np._core.multiarray._reconstruct,
         ("numpy._core.multiarray", "_reconstruct"): np._core.multiarray._reconstruct,
+        ("_codecs", "encode"): lambda text, encoding: text.encode("latin1"),  # how Python 3 pickles bytes
     }
 
     def find_class(self, module: str, name: str):

@@ -1,0 +1,62 @@
+"""The tensor pipeline's batch augmentation against torchvision's per-image transforms."""
+import pytest
+import torch
+import torchvision.transforms.functional as TF
+from torchvision import datasets
+
+from data.augment import adjust_contrast, color_jitter, rotate
+from data.loaders import LoaderSettings, make_loaders
+
+
+@pytest.fixture(scope="module")
+def digits(mnist_dir):
+    dataset = datasets.MNIST(str(mnist_dir), train=True)
+    return [dataset[i][0] for i in range(64)]
+
+
+@pytest.mark.parametrize("angle", [7.0, -7.0, 3.3])
+def test_batch_rotation_matches_pil(digits, angle):
+    """Both use nearest-neighbour sampling about the same centre, so pixels agree except at exact ties
+    (a sample point on a pixel boundary rounds one way in PIL and the other in grid_sample): allow at
+    most 0.5% of pixels to differ. Rotating the wrong way, or about another centre, differs in ~10%."""
+    reference = torch.stack([TF.to_tensor(TF.rotate(image, angle, fill=1)) for image in digits])
+    batch = torch.stack([TF.to_tensor(image) for image in digits])
+    rotated = rotate(batch, torch.full((len(digits),), angle))
+    differs = ((rotated - reference).abs() > 0.5 / 255).float().mean().item()
+    assert differs < 0.005
+    assert rotated.min().item() >= 0 and rotated[:, :, 0, 0].allclose(torch.tensor(1 / 255))
+    wrong_way = rotate(batch, torch.full((len(digits),), -angle))
+    assert ((wrong_way - reference).abs() > 0.5 / 255).float().mean().item() > 0.02
+
+
+def test_brightness_factors_span_the_published_range():
+    flat = torch.full((4000, 1, 4, 4), 0.5)
+    factors = color_jitter(flat, brightness=0.1, contrast=0.1, generator=torch.Generator().manual_seed(0))[:, 0, 0, 0] / 0.5
+    assert factors.min() >= 0.9 - 1e-6 and factors.max() <= 1.1 + 1e-6
+    assert factors.min() < 0.91 and factors.max() > 1.09
+
+
+def test_contrast_factors_span_the_published_range():
+    halves = torch.full((4000, 1, 2, 2), 0.3)
+    halves[:, :, 0] = 0.7
+    jittered = color_jitter(halves, brightness=0.0, contrast=0.1, generator=torch.Generator().manual_seed(0))
+    factors = (jittered[:, 0, 0, 0] - jittered[:, 0, 1, 0]) / 0.4
+    assert factors.min() >= 0.9 - 1e-6 and factors.max() <= 1.1 + 1e-6
+    assert factors.min() < 0.91 and factors.max() > 1.09
+    assert torch.allclose(adjust_contrast(halves, torch.ones(4000, 1, 1, 1)), halves)
+
+
+def test_pipelines_agree_on_shapes_dtypes_and_labels_without_shuffle(mnist_dir):
+    def batches(pipeline, augment):
+        settings = LoaderSettings(batch_size=50, test_batch_size=50, augment=augment, pipeline=pipeline,
+                                  limit_train=200, limit_test=100)
+        train, test = make_loaders(mnist_dir, settings, torch.device("cpu"), shuffle_train=False)
+        return list(train), list(test)
+
+    for augment in (False, True):
+        (tensor_train, tensor_test), (tv_train, tv_test) = batches("tensor", augment), batches("torchvision", augment)
+        for (x1, y1), (x2, y2) in zip(tensor_train + tensor_test, tv_train + tv_test):
+            assert x1.shape == x2.shape == (50, 1, 28, 28) and x1.dtype == x2.dtype == torch.float32
+            assert y1.dtype == y2.dtype == torch.int64 and torch.equal(y1, y2)
+        if not augment:
+            assert all(torch.allclose(a[0], b[0], atol=1e-5) for a, b in zip(tensor_train, tv_train))

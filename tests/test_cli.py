@@ -1,0 +1,134 @@
+"""main.py end to end, on small subsets of real MNIST."""
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+import models
+
+from run_experiments import config_for, run_experiment
+from tests.conftest import ROOT, run_cli
+from training import evaluate, train_epoch
+from data.loaders import LoaderSettings, make_loaders
+
+SMOKE = ["--models", "model3", "--epochs", "1", "--limit-train", "2048", "--limit-test", "1000"]
+TEST_LINE = re.compile(r"Test set: Average loss: \d+\.\d{4}, Accuracy: \d+/1000 \(\d+\.\d{2}%\)")
+
+
+def records(out):
+    return [json.loads(path.read_text()) for path in sorted(out.glob("*/metrics.json"))]
+
+
+def test_smoke_run(mnist_dir, tmp_path):
+    done = run_cli("main.py", *SMOKE, "--data-dir", str(mnist_dir), "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Total params: 7,944" in done.stdout and "Receptive field at the output: 28x28" in done.stdout
+    assert "Estimated time:" in done.stdout and "EPOCH: 0" in done.stdout
+    assert re.search(r"Loss=\d+\.\d{4} Batch_id=15 Accuracy=\d+\.\d{2}", done.stderr)
+    assert TEST_LINE.search(done.stdout)
+    assert "| model3 | 7,944 | 1 |" in done.stdout
+    [record] = records(tmp_path)
+    assert record["status"] == "completed" and len(record["epochs"]) == 1
+    assert record["parameters"] == 7944 and record["config"]["limit_train"] == 2048
+    assert set(record["epochs"][0]) == {"epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc", "seconds"}
+    run_dir = next(tmp_path.glob("*-model3-seed1"))
+    assert (run_dir / "best.pt").exists()
+    log = (run_dir / "log.txt").read_text()
+    assert "EPOCH: 0" in log and TEST_LINE.search(log) and "Batch_id=15" in log and "\r" not in log
+    assert list(tmp_path.glob("summary-*.md"))
+
+
+def test_torchvision_loader_end_to_end(mnist_dir, tmp_path):
+    done = run_cli("main.py", "--models", "3", "--epochs", "1", "--limit-train", "512", "--limit-test", "200",
+                   "--loader", "torchvision", "--data-dir", str(mnist_dir), "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr[-2000:]
+    [record] = records(tmp_path)
+    assert record["status"] == "completed" and record["config"]["loader"] == "torchvision"
+
+
+def test_jobs_run_each_seed_in_a_worker(mnist_dir, tmp_path):
+    done = run_cli("main.py", "--models", "model3", "--seeds", "1", "2", "--jobs", "2", "--epochs", "1",
+                   "--limit-train", "512", "--limit-test", "200", "--data-dir", str(mnist_dir), "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert sorted(r["seed"] for r in records(tmp_path)) == [1, 2]
+    assert all(r["status"] == "completed" for r in records(tmp_path))
+    assert "| model3 | 7,944 | 1 |" in done.stdout and "| model3 | 7,944 | 2 |" in done.stdout
+    assert "mean ± std" in done.stdout
+
+
+def test_sigint_leaves_a_valid_interrupted_record(mnist_dir, tmp_path):
+    command = [sys.executable, "main.py", "--models", "model3", "--epochs", "200", "--limit-train", "1024",
+               "--limit-test", "200", "--data-dir", str(mnist_dir), "--out", str(tmp_path)]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        found = records(tmp_path) if list(tmp_path.glob("*/metrics.json")) else []
+        if found and len(found[0]["epochs"]) >= 2:
+            break
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr[-2000:]
+    [record] = records(tmp_path)
+    assert record["status"] == "interrupted" and 2 <= len(record["epochs"]) < 200
+    assert "Traceback" not in stderr
+    assert "| model3 | 7,944 | 1 |" in stdout
+
+
+def test_divergence_fails_that_run_and_the_others_go_on(mnist_dir, tmp_path):
+    done = run_cli("main.py", "--models", "model3", "model2", "--epochs", "1", "--lr", "1e30",
+                   "--limit-train", "512", "--limit-test", "200", "--data-dir", str(mnist_dir), "--out", str(tmp_path))
+    assert done.returncode == 1
+    found = {r["model"]: r for r in records(tmp_path)}
+    assert set(found) == {"model2", "model3"}
+    assert all(r["status"] == "failed" and r["reason"] == "diverged" for r in found.values())
+    assert "diverged" in done.stdout
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["--models", "resnet"], "unknown model 'resnet'; available: model1, model2, model3"),
+    (["--epochs", "0"], "--epochs must be a positive"),
+    (["--batch-size", "-4"], "--batch-size must be positive"),
+    (["--lr", "-0.1"], "--lr must be a finite number >= 0"),
+    (["--out", "README.md/runs"], "cannot write run records to README.md/runs"),
+    (["--epochs", "many"], "argument --epochs: invalid int value"),
+])
+def test_bad_input_is_one_line_and_exit_2(flags, message):
+    done = run_cli("main.py", *flags)
+    assert done.returncode == 2
+    assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert done.stdout == ""
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_unavailable_device_is_one_line_and_exit_2():
+    done = run_cli("main.py", "--device", "cuda")
+    assert done.returncode == 2 and "CUDA is not available" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_same_seed_same_metrics_on_cpu(mnist_dir, tmp_path):
+    def run():
+        config = config_for("model3", seed=3, epochs=2, limit_train=512, limit_test=200, device="cpu",
+                            data_dir=str(mnist_dir), out=str(tmp_path), progress=False)
+        return [(e.train_loss, e.train_acc, e.test_loss, e.test_acc) for e in run_experiment(config, quiet=True).epochs]
+
+    assert run() == run()
+
+
+def test_loss_goes_down_on_a_few_hundred_real_images(mnist_dir):
+    torch.manual_seed(0)
+    settings = LoaderSettings(batch_size=32, test_batch_size=256, augment=False, limit_train=320, limit_test=256)
+    train, _ = make_loaders(mnist_dir, settings, torch.device("cpu"))
+    model = models.get_model("model3")
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    before = evaluate(model, train, torch.device("cpu")).loss
+    for _ in range(8):
+        train_epoch(model, train, optimizer, torch.device("cpu"), progress=False)
+    after = evaluate(model, train, torch.device("cpu")).loss
+    assert after < 0.5 * before

@@ -1,0 +1,134 @@
+import shutil
+import textwrap
+
+import pytest
+import torch
+
+import models
+from run_experiments import config_for
+from tests.conftest import ROOT, run_cli
+from utils import layer_geometry, parameter_count, torchsummary_table
+
+PUBLISHED_MODEL3_TABLE = """
+            Conv2d-1           [-1, 10, 26, 26]              90
+       BatchNorm2d-2           [-1, 10, 26, 26]              20
+              ReLU-3           [-1, 10, 26, 26]               0
+           Dropout-4           [-1, 10, 26, 26]               0
+            Conv2d-5           [-1, 15, 24, 24]           1,350
+       BatchNorm2d-6           [-1, 15, 24, 24]              30
+              ReLU-7           [-1, 15, 24, 24]               0
+           Dropout-8           [-1, 15, 24, 24]               0
+            Conv2d-9           [-1, 10, 24, 24]             150
+         MaxPool2d-10           [-1, 10, 12, 12]               0
+           Conv2d-11           [-1, 16, 10, 10]           1,440
+      BatchNorm2d-12           [-1, 16, 10, 10]              32
+             ReLU-13           [-1, 16, 10, 10]               0
+          Dropout-14           [-1, 16, 10, 10]               0
+           Conv2d-15             [-1, 16, 8, 8]           2,304
+      BatchNorm2d-16             [-1, 16, 8, 8]              32
+             ReLU-17             [-1, 16, 8, 8]               0
+          Dropout-18             [-1, 16, 8, 8]               0
+           Conv2d-19             [-1, 16, 6, 6]           2,304
+      BatchNorm2d-20             [-1, 16, 6, 6]              32
+             ReLU-21             [-1, 16, 6, 6]               0
+          Dropout-22             [-1, 16, 6, 6]               0
+        AvgPool2d-23             [-1, 16, 1, 1]               0
+           Conv2d-24             [-1, 10, 1, 1]             160
+"""
+
+
+def table_rows(text: str) -> list[list[str]]:
+    """Rows of a torchsummary table as (name, shape, params) cells, ignoring column padding."""
+    rows = []
+    for line in text.splitlines():
+        parts = line.split()
+        if parts and "-" in parts[0] and parts[0].split("-")[-1].isdigit():
+            rows.append([parts[0], " ".join(parts[1:-1]), parts[-1]])
+    return rows
+
+
+@pytest.mark.parametrize("name,count", [("model1", 6_379_786), ("model2", 16_352), ("model3", 7_944)])
+def test_parameter_counts_are_the_published_ones(name, count):
+    assert parameter_count(models.get_model(name)) == count
+
+
+def test_model3_summary_table_is_the_published_one():
+    table = torchsummary_table(models.get_model("model3"))
+    assert table_rows(table) == table_rows(PUBLISHED_MODEL3_TABLE)
+    assert len(table_rows(table)) == 24 and "Total params: 7,944" in table
+
+
+@pytest.mark.parametrize("name", ["model1", "model2", "model3"])
+def test_forward_gives_log_probabilities(name):
+    model = models.get_model(name).eval()
+    with torch.inference_mode():
+        output = model(torch.randn(5, 1, 28, 28))
+    assert output.shape == (5, 10)
+    assert torch.allclose(output.exp().sum(dim=1), torch.ones(5), atol=1e-5)
+
+
+def test_model3_receptive_field_and_macs_worked_by_hand():
+    rows = layer_geometry(models.get_model("model3"))
+    convs = [row for row in rows if row.name.startswith("Conv2d")]
+    # Receptive field: +2 per 3x3 conv at jump 1, +1 for the 2x2 max-pool, then +4 per 3x3 conv
+    # at jump 2, and the 6x6 average pool adds (6 - 1) * 2 = 10: 3, 5, 5, 6, 10, 14, 18, 28, 28.
+    assert [row.receptive_field for row in convs] == [3, 5, 5, 10, 14, 18, 28]
+    assert rows[-1].receptive_field == 28
+    # MACs: output pixels x output channels x (input channels x kernel area), per conv.
+    by_hand = [26 * 26 * 10 * 9, 24 * 24 * 15 * 90, 24 * 24 * 10 * 15, 10 * 10 * 16 * 90,
+               8 * 8 * 16 * 144, 6 * 6 * 16 * 144, 10 * 16]
+    assert [row.macs for row in convs] == by_hand
+    assert sum(row.macs for row in rows) == 1_299_400
+
+
+def test_names_and_aliases():
+    assert models.available() == ["model1", "model2", "model3"]
+    assert type(models.get_model("Model3")).__name__ == type(models.get_model(3)).__name__ == "Model3"
+    assert models.get_model("model3") is not models.get_model("model3")
+
+
+def test_unknown_name_lists_the_available_models():
+    with pytest.raises(models.UnknownModelError, match="available: model1, model2, model3"):
+        models.get_model("resnet50")
+
+
+@pytest.mark.parametrize("name", ["model1", "model2", "model3"])
+def test_every_recipe_is_complete_and_valid(name):
+    recipe = models.get_recipe(name)
+    assert all(getattr(recipe, field) is not None for field in ("epochs", "batch_size", "lr", "momentum",
+                                                                 "step_size", "gamma", "augment"))
+    config_for(name).validate()
+    assert "Target" in models.get_notes(name) and "Recipe" in models.get_notes(name)
+
+
+def test_model3_recipe_is_the_published_one():
+    recipe = models.get_recipe("model3")
+    assert (recipe.lr, recipe.momentum, recipe.step_size, recipe.gamma, recipe.batch_size, recipe.epochs,
+            recipe.augment) == (0.5, 0.9, 6, 0.1, 128, 15, True)
+
+
+def test_a_new_model_file_is_discovered_with_no_other_edit(tmp_path):
+    for item in ("models", "utils.py"):
+        source = ROOT / item
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, tmp_path / item)
+    (tmp_path / "models" / "model4.py").write_text(textwrap.dedent("""
+        '''Model4 - a test model. Target: none. Recipe: tiny.'''
+        import torch.nn.functional as F
+        from torch import nn
+        from models import Recipe
+
+        RECIPE = Recipe(epochs=1, batch_size=8, lr=0.1, momentum=0.0, step_size=1, gamma=1.0, augment=False)
+
+        class Model4(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(784, 10)
+
+            def forward(self, x):
+                return F.log_softmax(self.fc(x.flatten(1)), dim=1)
+        """))
+    probe = ("import models; print(models.available()); "
+             "print(type(models.get_model(4)).__name__, models.get_recipe('model4').batch_size)")
+    done = run_cli("-c", probe, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:2] == ["['model1', 'model2', 'model3', 'model4']", "Model4 8"]
