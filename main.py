@@ -15,8 +15,11 @@ from pathlib import Path
 import models
 from data.loaders import LOADERS
 from data.mnist import DATA_DIR_ENV, DataError, ensure_mnist
-from run_experiments import ConfigError, comparison_markdown, config_for, run_experiments
+from report import results_table
+from run_experiments import ConfigError, config_for, run_experiments
 from utils import atomic_write_bytes
+
+ROOT = Path(__file__).resolve().parent
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
@@ -61,6 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
                              "torchvision: the published per-image PIL pipeline")
     parser.add_argument("--workers", type=int, default=0,
                         help="DataLoader worker processes for --loader torchvision (default: 0)")
+    parser.add_argument("--report", nargs="*", metavar="RUN_DIR", default=None,
+                        help="train nothing: from run records alone write the results table, plots and report.md "
+                             "into the records' parent folder (default records: results/*/); for results/ "
+                             "itself this also regenerates README.md's Results section")
     parser.add_argument("--torch-dropout", dest="fast_dropout", action="store_false",
                         help="on the CPU, use nn.Dropout's own Bernoulli mask instead of the faster, "
                              "equally exact one from training/dropout.py")
@@ -78,8 +85,29 @@ def check_writable(folder: Path) -> None:
         raise ConfigError(f"cannot write run records to {folder}: {error.strerror or error}") from None
 
 
+def report(folders: list[str], data_dir: str | None) -> int:
+    from report import ReportError, write_report
+
+    results = ROOT / "results"
+    paths = [Path(f) for f in folders] or sorted(p.parent for p in results.glob("*/metrics.json"))
+    if not paths:
+        print("main.py: error: no run records to report on (give run folders, or fill results/)", file=sys.stderr)
+        return 2
+    out = Path(os.path.commonpath([p.resolve().parent for p in paths]))
+    readme = ROOT / "README.md" if out == results.resolve() else None
+    try:
+        write_report(paths, out, readme, data_dir)
+    except (ReportError, DataError) as error:
+        print(f"main.py: error: {error}", file=sys.stderr)
+        return 2
+    print(f"Report written to {out / 'report.md'}" + (f"; {readme} regenerated" if readme else ""))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.report is not None:
+        return report(args.report, args.data_dir)
     try:
         names = [models.canonical_name(n) for n in args.models] if args.models else models.available()
         configs = [config_for(name, seed=seed, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
@@ -110,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     if not records:
         print("No experiment finished.", file=sys.stderr)
         return 130
-    table = comparison_markdown(records)
+    table = results_table(records)
     summary = Path(args.out) / f"summary-{datetime.now().strftime('%Y%m%d-%H%M%S')}.md"
     atomic_write_bytes(summary, (table + "\n").encode())
     print(f"\n{table}\n\nTable written to {summary}")

@@ -9,14 +9,14 @@ import math
 import multiprocessing
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
+from typing import Callable
 
 import numpy
 import torch
@@ -38,18 +38,11 @@ class ConfigError(ValueError):
     """A setting that cannot work; raised before any training starts."""
 
 
-@dataclass(frozen=True)
-class ExperimentConfig:
+@dataclass(frozen=True, kw_only=True)
+class ExperimentConfig(models.Hyperparameters):
+    """One experiment: a model's hyperparameters (from its recipe, then overrides) and where and how to run it."""
     model: str
     seed: int
-    epochs: int
-    batch_size: int
-    lr: float
-    momentum: float
-    step_size: int
-    gamma: float
-    augment: bool
-    weight_decay: float = 0.0
     test_batch_size: int = 1000
     device: str = "auto"
     data_dir: str | None = None
@@ -58,7 +51,6 @@ class ExperimentConfig:
     workers: int = 0
     limit_train: int | None = None
     limit_test: int | None = None
-    threads: int | None = None
     fast_dropout: bool = True
     progress: bool = True
 
@@ -75,7 +67,6 @@ class ExperimentConfig:
             (self.loader in LOADERS, f"--loader must be one of {', '.join(LOADERS)}, got {self.loader!r}"),
             (self.limit_train is None or self.limit_train > 0, f"--limit-train must be positive, got {self.limit_train}"),
             (self.limit_test is None or self.limit_test > 0, f"--limit-test must be positive, got {self.limit_test}"),
-            (self.threads is None or self.threads > 0, f"threads must be positive, got {self.threads}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -90,9 +81,8 @@ class ExperimentConfig:
 def config_for(model: str, seed: int = 1, **overrides) -> ExperimentConfig:
     """The model's recipe, then any overrides (None means: keep the recipe's value)."""
     name = models.canonical_name(model)
-    recipe = asdict(models.get_recipe(name))
-    settings = {key: recipe[key] for key in ("epochs", "batch_size", "lr", "momentum", "step_size", "gamma",
-                                              "augment", "weight_decay")}
+    recipe = models.get_recipe(name)
+    settings = {f.name: getattr(recipe, f.name) for f in fields(models.Hyperparameters)}
     settings.update({key: value for key, value in overrides.items() if value is not None})
     return ExperimentConfig(model=name, seed=seed, **settings)
 
@@ -121,6 +111,7 @@ class RunRecord:
     versions: dict
     git_commit: str
     started: str
+    machine: str = "unknown"
     status: str = "running"
     reason: str | None = None
     epochs: list[EpochRecord] = field(default_factory=list)
@@ -161,6 +152,19 @@ class RunRecord:
 def library_versions() -> dict:
     return {"python": platform.python_version(), "torch": torch.__version__,
             "torchvision": torchvision.__version__, "numpy": numpy.__version__}
+
+
+def machine_description() -> str:
+    """CPU model and core count, e.g. 'AMD EPYC 9B14, 2 cores' (platform.processor() is often empty on Linux)."""
+    name = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{name}, {os.cpu_count()} cores"
 
 
 def git_commit() -> str:
@@ -245,14 +249,14 @@ def describe(config: ExperimentConfig) -> str:
             + (f" limit_test={config.limit_test}" if config.limit_test else ""))
 
 
-def run_experiment(config: ExperimentConfig, position: int = 0, quiet: bool = False) -> RunRecord:
+def run_experiment(config: ExperimentConfig, position: int = 0, quiet: bool = False,
+                   thread_share: Callable[[], int] | None = None) -> RunRecord:
     """Train and test `config.model` for `config.epochs` epochs, recording every epoch in `<out>/<run-id>/`.
 
     A diverging loss ends the run as `failed`; Ctrl-C ends it as `interrupted`: either way the record returns.
+    `thread_share`, when given, is asked before every epoch how many CPU threads this run may use.
     """
     config.validate()
-    if config.threads:
-        torch.set_num_threads(config.threads)
     device = pick_device(config.device)
     data_dir = resolve_data_dir(config.data_dir)
     run_dir = new_run_dir(Path(config.out), config.model, config.seed)
@@ -267,7 +271,8 @@ def run_experiment(config: ExperimentConfig, position: int = 0, quiet: bool = Fa
     geometry = layer_geometry(model)
     record = RunRecord(run_id=run_dir.name, model=config.model, parameters=parameter_count(model),
                        receptive_field=geometry[-1].receptive_field, macs_per_image=sum(g.macs for g in geometry),
-                       seed=config.seed, device=str(device), config=asdict(config), versions=library_versions(),
+                       seed=config.seed, device=str(device) + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""),
+                       machine=machine_description(), config=asdict(config), versions=library_versions(),
                        git_commit=git_commit(), started=datetime.now().isoformat(timespec="seconds"))
     metrics_path = run_dir / "metrics.json"
 
@@ -292,6 +297,8 @@ def run_experiment(config: ExperimentConfig, position: int = 0, quiet: bool = Fa
                                     weight_decay=config.weight_decay)
         scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.step_size, gamma=config.gamma)
         for epoch in range(config.epochs):
+            if thread_share:
+                torch.set_num_threads(thread_share())
             lr = optimizer.param_groups[0]["lr"]
             log(f"EPOCH: {epoch}  (lr {lr:g})")
             train = train_epoch(model, train_loader, optimizer, device, progress=config.progress, position=position)
@@ -327,22 +334,36 @@ def run_experiment(config: ExperimentConfig, position: int = 0, quiet: bool = Fa
     return record
 
 
-_worker_slot = None
+@dataclass
+class _WorkerState:
+    slot: int
+    jobs: int
+    unfinished: object  # multiprocessing.Value: runs of this invocation not yet finished
+
+    def thread_share(self) -> int:
+        """The cores split between the runs still going: when fewer runs than workers remain, they get more."""
+        return max(1, (os.cpu_count() or 1) // max(1, min(self.jobs, self.unfinished.value)))
 
 
-def _init_worker(slots, threads: int) -> None:
-    global _worker_slot
+_worker: _WorkerState | None = None
+
+
+def _init_worker(slots, unfinished, jobs: int) -> None:
+    global _worker
     with slots.get_lock():
-        _worker_slot = slots.value
+        _worker = _WorkerState(slots.value, jobs, unfinished)
         slots.value += 1
-    torch.set_num_threads(threads)
+    torch.set_num_threads(_worker.thread_share())
 
 
 def _run_in_worker(config: ExperimentConfig) -> RunRecord | None:
     try:
-        return run_experiment(config, position=_worker_slot, quiet=True)
+        return run_experiment(config, position=_worker.slot, quiet=True, thread_share=_worker.thread_share)
     except KeyboardInterrupt:  # arrived before the run had a record to mark
         return None
+    finally:
+        with _worker.unfinished.get_lock():
+            _worker.unfinished.value -= 1
 
 
 def run_experiments(configs: list[ExperimentConfig], jobs: int = 1,
@@ -365,13 +386,11 @@ def run_experiments(configs: list[ExperimentConfig], jobs: int = 1,
             print("\nInterrupted: stopping.", file=sys.stderr)
         return records
 
-    threads = max(1, (os.cpu_count() or 1) // jobs)
     context = multiprocessing.get_context("spawn")
-    slots = context.Value("i", 0)
-    quiet = [replace(c, threads=c.threads or threads) for c in configs]
+    slots, unfinished = context.Value("i", 0), context.Value("i", len(configs))
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_init_worker,
-                             initargs=(slots, threads)) as pool:
-        futures = [pool.submit(_run_in_worker, config) for config in quiet]
+                             initargs=(slots, unfinished, jobs)) as pool:
+        futures = [pool.submit(_run_in_worker, config) for config in configs]
         try:
             for future in as_completed(futures):
                 record = future.result()
@@ -384,50 +403,3 @@ def run_experiments(configs: list[ExperimentConfig], jobs: int = 1,
                 future.cancel()
     order = {(c.model, c.seed): i for i, c in enumerate(configs)}
     return sorted(records, key=lambda r: order.get((r.model, r.seed), len(order)))
-
-
-def _percent(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}"
-
-
-def comparison_rows(records: list[RunRecord]) -> list[list[str]]:
-    rows = []
-    for r in records:
-        target = r.target_met()
-        status = "" if r.status == "completed" else f" ({r.status}{': ' + r.reason if r.reason and r.status == 'failed' else ''})"
-        rows.append([r.model, f"{r.parameters:,}", str(r.seed), _percent(r.best_train_acc),
-                     f"{_percent(r.best_test_acc)} (ep {r.best_epoch})" if r.best_epoch is not None else "-",
-                     _percent(r.final_test_acc), f"{r.epochs_at_or_above()}/{len(r.epochs)}",
-                     {True: "yes", False: "no", None: "n/a"}[target] + status, format_duration(r.seconds)])
-    return rows
-
-
-def spread_rows(records: list[RunRecord]) -> list[list[str]]:
-    """Mean ± std of best and final test accuracy per model, for models run with several seeds."""
-    rows = []
-    for model in dict.fromkeys(r.model for r in records):
-        runs = [r for r in records if r.model == model and r.epochs]
-        if len(runs) < 2:
-            continue
-        best = [r.best_test_acc for r in runs]
-        final = [r.final_test_acc for r in runs]
-        rows.append([model, str(len(runs)), f"{statistics.mean(best):.2f} ± {statistics.stdev(best):.2f}",
-                     f"{statistics.mean(final):.2f} ± {statistics.stdev(final):.2f}",
-                     f"{sum(bool(r.target_met()) for r in runs)}/{len(runs)}"])
-    return rows
-
-
-def markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
-
-
-COMPARISON_HEADER = ["model", "parameters", "seed", "best train %", "best test % (epoch)", "final test %",
-                     f"epochs ≥ {TARGET_ACCURACY:.2f}%", "target met", "time"]
-SPREAD_HEADER = ["model", "seeds", "best test % (mean ± std)", "final test % (mean ± std)", "target met"]
-
-
-def comparison_markdown(records: list[RunRecord]) -> str:
-    text = markdown_table(COMPARISON_HEADER, comparison_rows(records))
-    spread = spread_rows(records)
-    return text + ("\n\n" + markdown_table(SPREAD_HEADER, spread) if spread else "")

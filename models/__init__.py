@@ -7,7 +7,7 @@
 """
 import importlib
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
@@ -17,13 +17,9 @@ MODELS_DIR = Path(__file__).parent
 _FILE_PATTERN = re.compile(r"model(\d+)\.py")
 
 
-@dataclass(frozen=True)
-class Recipe:
-    """How a model is trained: SGD with momentum, a StepLR schedule, augmentation on or off.
-
-    The target is met when test accuracy reaches `target_test_acc` in at least `target_hits`
-    of the last `target_window` epochs (None: the model has no accuracy target).
-    """
+@dataclass(frozen=True, kw_only=True)
+class Hyperparameters:
+    """How a model is trained: SGD with momentum, a StepLR schedule, augmentation on or off."""
     epochs: int
     batch_size: int
     lr: float
@@ -32,6 +28,15 @@ class Recipe:
     gamma: float
     augment: bool
     weight_decay: float = 0.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Recipe(Hyperparameters):
+    """A model's own hyperparameters and target.
+
+    The target is met when test accuracy reaches `target_test_acc` in at least `target_hits`
+    of the last `target_window` epochs (None: the model has no accuracy target).
+    """
     target_test_acc: float | None = None
     target_hits: int = 1
     target_window: int = 15
@@ -73,5 +78,3 @@ def get_notes(name: str | int) -> str:
     """The model file's docstring: its Target / Results / Analysis notes."""
     return (_module(name).__doc__ or "").strip()
 
-
-RECIPE_FIELDS = tuple(f.name for f in fields(Recipe))

@@ -1,16 +1,16 @@
 """Model1 — the heavy baseline (6,379,786 parameters).
 
-Target
+Target:
 - Get the setup right: transforms, data loaders, the training and test loops.
 
-Published results (one run, GPU)
+Published results (one run, GPU):
 - Parameters: 6.3M; best train accuracy 99.92%; best test accuracy 99.26%.
 
-Published analysis, in short
+Published analysis, in short:
 - Far too heavy for the goal of fewer than 8k parameters.
 - Overfits: after the first epochs, train accuracy stays well above test accuracy.
 
-Recipe
+Recipe:
 Nothing beyond the notes above was published. A plain VGG-style network with no batch norm
 trains stably with SGD at lr 0.01 and momentum 0.9 and a constant rate (step_size 15 never fires
 within 15 epochs). Augmentation is off: this is the baseline before regularisation, and the

@@ -1,19 +1,19 @@
 """Model2 — batch norm, dropout and global average pooling (16,352 parameters).
 
-Target
+Target:
 - Far fewer parameters, and a smaller gap between train and test accuracy.
 - Batch normalisation and regularisation (Dropout2d); GAP instead of a big last layer.
 
-Published results (one run, GPU)
+Published results (one run, GPU):
 - Parameters: 16,352; best train accuracy 99.22%; best test accuracy 99.49%.
 
-Published analysis, in short
+Published analysis, in short:
 - Two or three convolution blocks suffice: MNIST is mostly edges and gradients.
 - The train/test gap closed; test accuracy reached 99.4% more than three times.
 - Regularisation makes training hard (train below test): the model underfits a little.
 - The architecture is sound, but still about twice the 8k-parameter budget.
 
-Recipe
+Recipe:
 Nothing beyond the notes above was published. With batch norm the network takes a large
 learning rate, so it shares Model3's schedule shape (SGD, momentum 0.9, StepLR every 6 epochs
 by 0.1, augmentation on, batch 128) at lr 0.1: Dropout2d(0.1) on every block already slows

@@ -1,13 +1,13 @@
 """Model3 — under 8k parameters, 99.4% test accuracy within 15 epochs (7,944 parameters).
 
-Target
+Target:
 - Fewer than 8k parameters.
 - Test accuracy of 99.4% or more, held over several epochs, within 15 epochs.
 
-Published results (one run, GPU, batch 128)
+Published results (one run, GPU, batch 128):
 - Parameters: 7,944; best train accuracy 99.25%; best test accuracy 99.46%.
 
-Published analysis, in short
+Published analysis, in short:
 - A StepLR schedule was introduced, and more augmentation.
 - Tuning the learning rate put test accuracy at or above 99.4% in the last 7 epochs.
 

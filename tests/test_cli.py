@@ -31,7 +31,7 @@ def test_smoke_run(mnist_dir, tmp_path):
     assert "Estimated time:" in done.stdout and "EPOCH: 0" in done.stdout
     assert re.search(r"Loss=\d+\.\d{4} Batch_id=15 Accuracy=\d+\.\d{2}", done.stderr)
     assert TEST_LINE.search(done.stdout)
-    assert "| model3 | 7,944 | 1 |" in done.stdout
+    assert "| model3 | 7,944 | 28 | 1 |" in done.stdout
     [record] = records(tmp_path)
     assert record["status"] == "completed" and len(record["epochs"]) == 1
     assert record["parameters"] == 7944 and record["config"]["limit_train"] == 2048
@@ -57,8 +57,8 @@ def test_jobs_run_each_seed_in_a_worker(mnist_dir, tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert sorted(r["seed"] for r in records(tmp_path)) == [1, 2]
     assert all(r["status"] == "completed" for r in records(tmp_path))
-    assert "| model3 | 7,944 | 1 |" in done.stdout and "| model3 | 7,944 | 2 |" in done.stdout
-    assert "mean ± std" in done.stdout
+    assert "| model3 | 7,944 | 28 | 1 |" in done.stdout and "| model3 | 7,944 | 28 | 2 |" in done.stdout
+    assert "Mean ± standard deviation across seeds" in done.stdout
 
 
 def test_sigint_leaves_a_valid_interrupted_record(mnist_dir, tmp_path):
@@ -77,7 +77,7 @@ def test_sigint_leaves_a_valid_interrupted_record(mnist_dir, tmp_path):
     [record] = records(tmp_path)
     assert record["status"] == "interrupted" and 2 <= len(record["epochs"]) < 200
     assert "Traceback" not in stderr
-    assert "| model3 | 7,944 | 1 |" in stdout
+    assert "| model3 | 7,944 | 28 | 1 |" in stdout
 
 
 def test_divergence_fails_that_run_and_the_others_go_on(mnist_dir, tmp_path):
