@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, help="training batch size (default: the recipe's)")
     parser.add_argument("--lr", type=float, help="SGD learning rate (default: the recipe's)")
     parser.add_argument("--momentum", type=float, help="SGD momentum (default: the recipe's)")
+    parser.add_argument("--weight-decay", type=float, help="SGD weight decay (default: the recipe's)")
     parser.add_argument("--step-size", type=int, help="StepLR: epochs between learning-rate drops (default: the recipe's)")
     parser.add_argument("--gamma", type=float, help="StepLR: factor applied at each drop (default: the recipe's)")
     parser.add_argument("--no-augment", dest="augment", action="store_const", const=False, default=None,
@@ -111,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         names = [models.canonical_name(n) for n in args.models] if args.models else models.available()
         configs = [config_for(name, seed=seed, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                              momentum=args.momentum, step_size=args.step_size, gamma=args.gamma,
+                              momentum=args.momentum, weight_decay=args.weight_decay, step_size=args.step_size, gamma=args.gamma,
                               augment=args.augment, device=args.device, data_dir=args.data_dir, out=args.out,
                               loader=args.loader, workers=args.workers, limit_train=args.limit_train,
                               limit_test=args.limit_test, fast_dropout=args.fast_dropout,

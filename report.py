@@ -227,6 +227,7 @@ def plot_misclassified(run: Run, data_dir: Path | None, path: Path) -> int:
 
 
 FLAG_FOR_FIELD = {"epochs": "--epochs", "batch_size": "--batch-size", "lr": "--lr", "momentum": "--momentum",
+                  "weight_decay": "--weight-decay",
                   "step_size": "--step-size", "gamma": "--gamma", "loader": "--loader",
                   "limit_train": "--limit-train", "limit_test": "--limit-test", "device": "--device"}
 

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Callable
@@ -61,6 +61,7 @@ class ExperimentConfig(models.Hyperparameters):
             (self.test_batch_size > 0, f"test batch size must be positive, got {self.test_batch_size}"),
             (self.lr >= 0 and math.isfinite(self.lr), f"--lr must be a finite number >= 0, got {self.lr}"),
             (self.momentum >= 0, f"--momentum must be >= 0, got {self.momentum}"),
+            (self.weight_decay >= 0, f"--weight-decay must be >= 0, got {self.weight_decay}"),
             (self.step_size > 0, f"--step-size must be positive, got {self.step_size}"),
             (self.gamma > 0, f"--gamma must be positive, got {self.gamma}"),
             (self.workers >= 0, f"--workers must be >= 0, got {self.workers}"),
@@ -76,6 +77,10 @@ class ExperimentConfig(models.Hyperparameters):
             pick_device(self.device)
         except ValueError as error:
             raise ConfigError(str(error)) from None
+
+    def loader_settings(self) -> LoaderSettings:
+        return LoaderSettings(self.batch_size, self.test_batch_size, self.augment, self.loader, self.workers,
+                              self.seed, self.limit_train, self.limit_test)
 
 
 def config_for(model: str, seed: int = 1, **overrides) -> ExperimentConfig:
@@ -167,6 +172,10 @@ def machine_description() -> str:
     return f"{name}, {os.cpu_count()} cores"
 
 
+def describe_device(device: torch.device) -> str:
+    return f"{device} ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else str(device)
+
+
 def git_commit() -> str:
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=5)
@@ -222,8 +231,8 @@ def format_duration(seconds: float) -> str:
 def estimate_seconds(config: ExperimentConfig, model: torch.nn.Module, data_dir: Path, device: torch.device,
                      train_batches: int, test_batches: int, timed_batches: int = 3) -> float:
     """Time a few training and test batches on a copy of the model, leaving every RNG as it was."""
-    settings = LoaderSettings(config.batch_size, config.test_batch_size, config.augment, config.loader,
-                              config.workers, config.seed, (timed_batches + 1) * config.batch_size, config.test_batch_size)
+    settings = replace(config.loader_settings(), limit_train=(timed_batches + 1) * config.batch_size,
+                       limit_test=config.test_batch_size)
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         probe = copy.deepcopy(model)
         optimizer = torch.optim.SGD(probe.parameters(), lr=0.0)
@@ -245,7 +254,8 @@ def describe(config: ExperimentConfig) -> str:
     return (f"{config.model} seed={config.seed} epochs={config.epochs} batch={config.batch_size} "
             f"SGD(lr={config.lr}, momentum={config.momentum}, weight_decay={config.weight_decay}) "
             f"StepLR(step_size={config.step_size}, gamma={config.gamma}) augment={'on' if config.augment else 'off'} "
-            f"loader={config.loader} dropout={'fast' if config.fast_dropout else 'torch'}" + (f" limit_train={config.limit_train}" if config.limit_train else "")
+            f"loader={config.loader} dropout={'fast' if config.fast_dropout else 'torch'}"
+            + (f" limit_train={config.limit_train}" if config.limit_train else "")
             + (f" limit_test={config.limit_test}" if config.limit_test else ""))
 
 
@@ -271,7 +281,7 @@ def run_experiment(config: ExperimentConfig, position: int = 0, quiet: bool = Fa
     geometry = layer_geometry(model)
     record = RunRecord(run_id=run_dir.name, model=config.model, parameters=parameter_count(model),
                        receptive_field=geometry[-1].receptive_field, macs_per_image=sum(g.macs for g in geometry),
-                       seed=config.seed, device=str(device) + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""),
+                       seed=config.seed, device=describe_device(device),
                        machine=machine_description(), config=asdict(config), versions=library_versions(),
                        git_commit=git_commit(), started=datetime.now().isoformat(timespec="seconds"))
     metrics_path = run_dir / "metrics.json"
@@ -284,9 +294,7 @@ def run_experiment(config: ExperimentConfig, position: int = 0, quiet: bool = Fa
 
     save()
     try:
-        train_loader, test_loader = make_loaders(
-            data_dir, LoaderSettings(config.batch_size, config.test_batch_size, config.augment, config.loader,
-                                     config.workers, config.seed, config.limit_train, config.limit_test), device)
+        train_loader, test_loader = make_loaders(data_dir, config.loader_settings(), device)
         log(f"Device: {device} ({torch.get_num_threads()} CPU threads)")
         log(f"Config: {describe(config)}")
         log(model_summary(model))

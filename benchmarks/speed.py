@@ -11,8 +11,6 @@ medians of repeated passes. GFLOP/s counts a training step as 3x the forward mul
 (forward, plus backward for inputs and for weights) at 2 FLOPs each.
 """
 import argparse
-import os
-import platform
 import statistics
 import sys
 import time
@@ -27,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import models  # noqa: E402
 from data.loaders import TensorLoader, mnist_datasets  # noqa: E402
 from data.mnist import ensure_mnist, resolve_data_dir  # noqa: E402
+from run_experiments import machine_description  # noqa: E402
 from training.dropout import use_fast_dropout  # noqa: E402
 from utils import layer_geometry, seed_everything  # noqa: E402
 
@@ -106,8 +105,8 @@ def main() -> None:
     macs = sum(row.macs for row in layer_geometry(models.get_model("model3")))
     ceiling = matmul_gflops()
 
-    print(f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"{torch.get_num_threads()} torch threads; torch {torch.__version__}; subset {subset:,} images")
+    print(f"Machine: {machine_description()}, {torch.get_num_threads()} torch threads; torch {torch.__version__}; "
+          f"subset {subset:,} images. Run it on an otherwise idle machine: other processes skew every figure.")
     published = images_per_second(training_pass(*make_model(False), published_loader), subset, repeats)
     ours = images_per_second(training_pass(*make_model(True), tensor_loader), subset, repeats)
 

@@ -2,25 +2,37 @@
 
 Target:
 - Fewer than 8k parameters.
-- Test accuracy of 99.4% or more, held over several epochs, within 15 epochs.
+- Test accuracy of 99.4% or more in at least 3 of the last 5 of 15 epochs, for every seed.
 
 Published results (one run, GPU, batch 128):
 - Parameters: 7,944; best train accuracy 99.25%; best test accuracy 99.46%.
+- A StepLR schedule and more augmentation were introduced; tuning the learning rate put test
+  accuracy at or above 99.4% in the last 7 epochs.
 
-Published analysis, in short:
-- A StepLR schedule was introduced, and more augmentation.
-- Tuning the learning rate put test accuracy at or above 99.4% in the last 7 epochs.
+Recipe:
+SGD, lr 0.5, momentum 0.9, weight decay 1e-4, StepLR(step_size=6, gamma=0.1), batch 128, 15 epochs,
+ColorJitter + RandomRotation(±7°) augmentation. The published recipe is the same without weight decay.
 
-Recipe (published): SGD, lr 0.5, momentum 0.9, StepLR(step_size=6, gamma=0.1), batch 128,
-15 epochs, ColorJitter + RandomRotation(±7°) augmentation.
+Analysis (this package's runs, CPU):
+- The published recipe does not reach the target here. Seed 1, 15 epochs: best 99.38% on the tensor
+  pipeline and 99.37% on the published per-image pipeline, 0 of the last 5 epochs at 99.40%.
+- Recipes tried on seed 1 (best test %, last 5 epochs): lr 0.05: 99.34, 99.26-99.34; lr 0.1: 99.34,
+  99.26-99.33; batch 64: 99.39, 99.35-99.39; no augmentation: 99.35, 99.30-99.35; gamma 0.3: 99.39,
+  99.33-99.39; step size 8: 99.38, 99.31-99.38; weight decay 5e-4: unstable before the first drop,
+  99.19-99.34 after it (stopped at epoch 11); weight decay 1e-4: 99.43, 99.34-99.43, 3 of 5 at 99.40%.
+- Lower learning rates were worse and nothing else moved the plateau (about 99.35%) until weight
+  decay. The convolutions feed batch norm, so their scale does not matter to the output: without
+  weight decay their norms grow under lr 0.5 and the effective step shrinks on its own, leaving the
+  two StepLR drops little to anneal. A little weight decay keeps the effective step, and the gain
+  shows after the second drop (epochs 12-14).
 """
 import torch.nn.functional as F
 from torch import nn
 
 from models import Recipe
 
-RECIPE = Recipe(epochs=15, batch_size=128, lr=0.5, momentum=0.9, step_size=6, gamma=0.1, augment=True,
-                target_test_acc=99.40, target_hits=3, target_window=5)
+RECIPE = Recipe(epochs=15, batch_size=128, lr=0.5, momentum=0.9, weight_decay=1e-4, step_size=6, gamma=0.1,
+                augment=True, target_test_acc=99.40, target_hits=3, target_window=5)
 
 
 def conv_bn_relu(in_channels: int, out_channels: int) -> nn.Sequential:

@@ -101,10 +101,10 @@ def test_every_recipe_is_complete_and_valid(name):
     assert "Target" in models.get_notes(name) and "Recipe" in models.get_notes(name)
 
 
-def test_model3_recipe_is_the_published_one():
+def test_model3_recipe_is_the_published_one_plus_weight_decay():
     recipe = models.get_recipe("model3")
     assert (recipe.lr, recipe.momentum, recipe.step_size, recipe.gamma, recipe.batch_size, recipe.epochs,
-            recipe.augment) == (0.5, 0.9, 6, 0.1, 128, 15, True)
+            recipe.augment, recipe.weight_decay) == (0.5, 0.9, 6, 0.1, 128, 15, True, 1e-4)
 
 
 def test_a_new_model_file_is_discovered_with_no_other_edit(tmp_path):
