@@ -218,7 +218,7 @@ def plot_misclassified(run: Run, data_dir: Path | None, path: Path) -> int:
     for axis in axes.flat:
         axis.axis("off")
     for axis, item in zip(axes.flat, wrong):
-        axis.imshow(images[item["index"]], cmap="gray_r")
+        axis.imshow(images[item["index"]].numpy(), cmap="gray_r")
         axis.set_title(f"{item['label']} → {item['predicted']}", fontsize=8, color="firebrick")
     figure.suptitle(f"The {len(wrong)} test images {run.record.model} (seed {run.record.seed}, best epoch "
                     f"{run.record.best_epoch}) gets wrong: true → predicted", fontsize=10)

@@ -93,8 +93,7 @@ def make_loaders(data_dir: Path, settings: LoaderSettings, device: torch.device,
     train_set, test_set = mnist_datasets(data_dir, settings.augment)
     if settings.pipeline == "tensor":
         def tensor_loader(dataset: datasets.MNIST, limit: int | None, batch_size: int, shuffle: bool, augment: bool):
-            end = len(dataset) if limit is None else min(limit, len(dataset))
-            return TensorLoader(dataset.data[:end], dataset.targets[:end], batch_size, shuffle, augment,
+            return TensorLoader(dataset.data[:limit], dataset.targets[:limit], batch_size, shuffle, augment,
                                 device, settings.seed)
         return (tensor_loader(train_set, settings.limit_train, settings.batch_size, shuffle_train, settings.augment),
                 tensor_loader(test_set, settings.limit_test, settings.test_batch_size, False, False))

@@ -30,9 +30,8 @@ class Dropout(nn.Dropout):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0 or x.device.type != "cpu" or self.p == 1:
             return super().forward(x)
-        scale = torch.full(x.shape, 1 / (1 - self.p), dtype=x.dtype)
-        scale.view(-1)[dropped_positions(x.numel(), self.p)] = 0
-        return x * scale
+        keep = torch.full((x.numel(),), 1 / (1 - self.p), dtype=x.dtype)
+        return x * keep.index_fill(0, dropped_positions(x.numel(), self.p), 0).view(x.shape)
 
 
 def use_fast_dropout(model: nn.Module) -> int:
