@@ -7,6 +7,7 @@
 """
 import argparse
 import os
+import signal
 import sys
 import tempfile
 from datetime import datetime
@@ -105,6 +106,18 @@ def report(folders: list[str], data_dir: str | None) -> int:
     return 0
 
 
+def stop_on_signals() -> None:
+    """Ctrl-C and `kill` (SIGTERM: schedulers, notebooks) both end runs cleanly as `interrupted`.
+
+    SIGINT is set explicitly because a shell starting a job in the background has it ignored.
+    """
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.report is not None:
@@ -135,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"finished {record.model} seed {record.seed}: {record.status}, best test "
                   f"{record.best_test_acc}% (epoch {record.best_epoch}) -> {Path(args.out) / record.run_id}", flush=True)
 
+    stop_on_signals()
     records = run_experiments(configs, jobs=args.jobs, on_result=announce)
     if not records:
         print("No experiment finished.", file=sys.stderr)

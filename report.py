@@ -3,6 +3,7 @@
     python main.py --report results/*/          # rewrite README's section and results/*.png
 """
 import json
+import re
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
@@ -259,7 +260,7 @@ def notes_markdown(model: str) -> str:
             out += ["", f"**{stripped[:-1]}**", ""]
         else:
             out.append(stripped)
-    return "\n".join(out).strip()
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(out)).strip()
 
 
 def model3_log(group: list[Run]) -> str:
@@ -294,7 +295,9 @@ def readme_section(runs: list[Run], images: dict[str, str], wrong_count: int | N
         "",
     ]
     for model, group in by_model(runs).items():
-        parts += [f"### {model.capitalize()}", "", notes_markdown(model), "", f"![{model}]({images[model]})", ""]
+        parts += [f"### {model.capitalize()}", "", notes_markdown(model), ""]
+        if model in images:
+            parts += [f"![{model}]({images[model]})", ""]
         if model == "model3":
             parts += ["<details><summary>Model3's epoch-by-epoch log, best seed</summary>", "", model3_log(group),
                       "", "</details>", ""]
@@ -318,13 +321,14 @@ def write_report(folders: list[Path], out: Path, readme: Path | None, data_dir: 
     out.mkdir(parents=True, exist_ok=True)
     relative = (lambda p: p.relative_to(readme.parent).as_posix()) if readme else (lambda p: p.name)
     images = {}
-    for model, group in by_model(runs).items():
+    plotted = [run for run in runs if run.record.epochs]
+    for model, group in by_model(plotted).items():
         plot_model(model, group, out / f"{model}.png")
         images[model] = relative(out / f"{model}.png")
-    plot_comparison(runs, out / "comparison.png")
+    plot_comparison(plotted, out / "comparison.png")
     images["comparison"] = relative(out / "comparison.png")
     wrong_count = None
-    model3_runs = [run for run in runs if run.record.model == "model3" and run.record.epochs]
+    model3_runs = [run for run in plotted if run.record.model == "model3"]
     if model3_runs:
         best = max(model3_runs, key=lambda run: run.record.best_test_acc)
         wrong_count = plot_misclassified(best, data_dir, out / "misclassified.png")

@@ -9,6 +9,7 @@ import math
 import multiprocessing
 import os
 import platform
+import signal
 import subprocess
 import sys
 import time
@@ -230,16 +231,21 @@ def format_duration(seconds: float) -> str:
 
 def estimate_seconds(config: ExperimentConfig, model: torch.nn.Module, data_dir: Path, device: torch.device,
                      train_batches: int, test_batches: int, timed_batches: int = 3) -> float:
-    """Time a few training and test batches on a copy of the model, leaving every RNG as it was."""
-    settings = replace(config.loader_settings(), limit_train=(timed_batches + 1) * config.batch_size,
+    """Time a few training and test batches on a copy of the model, leaving every RNG as it was.
+
+    The first batch of each kind is not timed: it pays for allocations that later batches reuse.
+    """
+    warm_up = 2
+    settings = replace(config.loader_settings(), limit_train=(warm_up + timed_batches) * config.batch_size,
                        limit_test=config.test_batch_size)
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         probe = copy.deepcopy(model)
         optimizer = torch.optim.SGD(probe.parameters(), lr=0.0)
         train_loader, test_loader = make_loaders(data_dir, settings, device)
-        batches = iter(train_loader)
-        train_epoch(probe, [next(batches)], optimizer, device, progress=False)
-        timed = train_epoch(probe, [next(batches) for _ in range(timed_batches)], optimizer, device, progress=False)
+        batches = list(train_loader)
+        train_epoch(probe, batches[:warm_up], optimizer, device, progress=False)
+        timed = train_epoch(probe, batches[warm_up:], optimizer, device, progress=False)
+        evaluate(probe, test_loader, device)
         test = evaluate(probe, test_loader, device)
     return config.epochs * (train_batches * timed.seconds / timed_batches + test_batches * test.seconds)
 
@@ -358,6 +364,7 @@ _worker: _WorkerState | None = None
 
 def _init_worker(slots, unfinished, jobs: int) -> None:
     global _worker
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     with slots.get_lock():
         _worker = _WorkerState(slots.value, jobs, unfinished)
         slots.value += 1

@@ -61,17 +61,25 @@ def test_jobs_run_each_seed_in_a_worker(mnist_dir, tmp_path):
     assert "Mean ± standard deviation across seeds" in done.stdout
 
 
-def test_sigint_leaves_a_valid_interrupted_record(mnist_dir, tmp_path):
+def ignore_sigint() -> None:
+    """What a non-interactive shell does to a job it starts in the background."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize("stop,started_in_background", [(signal.SIGINT, False), (signal.SIGTERM, False),
+                                                        (signal.SIGINT, True)])
+def test_stopping_leaves_a_valid_interrupted_record(mnist_dir, tmp_path, stop, started_in_background):
     command = [sys.executable, "main.py", "--models", "model3", "--epochs", "200", "--limit-train", "1024",
                "--limit-test", "200", "--data-dir", str(mnist_dir), "--out", str(tmp_path)]
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=ignore_sigint if started_in_background else None)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         found = records(tmp_path) if list(tmp_path.glob("*/metrics.json")) else []
         if found and len(found[0]["epochs"]) >= 2:
             break
         time.sleep(0.2)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(stop)
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr[-2000:]
     [record] = records(tmp_path)
