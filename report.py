@@ -125,6 +125,12 @@ def pyplot():
     return plt
 
 
+def whole_epochs(axis) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
 def save_figure(figure, path: Path) -> None:
     import io
 
@@ -146,7 +152,9 @@ def plot_model(model: str, group: list[Run], path: Path) -> None:
         loss.plot(epochs, [e.train_loss for e in r.epochs], "--", color=color, label=f"train, seed {r.seed}")
         loss.plot(epochs, [e.test_loss for e in r.epochs], "-o", markersize=3, color=color, label=f"test, seed {r.seed}")
     accuracy.axhline(TARGET_ACCURACY, color="black", linewidth=0.8, linestyle=":", label="99.40%")
-    low = min(min(e.test_acc, e.train_acc) for run in group for e in run.record.epochs[1:] or run.record.epochs)
+    # Past the first epoch is where runs differ; a short run shows all of its epochs.
+    shown = [e for run in group for e in (run.record.epochs[1:] if len(run.record.epochs) > 3 else run.record.epochs)]
+    low = min(min(e.test_acc, e.train_acc) for e in shown)
     accuracy.set_ylim(max(low - 0.2, 90), 100)
     accuracy.set(title=f"{model}: accuracy", xlabel="epoch", ylabel="%")
     loss.set(title=f"{model}: NLL loss", xlabel="epoch", yscale="log")
@@ -154,6 +162,7 @@ def plot_model(model: str, group: list[Run], path: Path) -> None:
     loss.legend(fontsize=7, ncol=2)
     for axis in (accuracy, loss):
         axis.grid(alpha=0.3)
+        whole_epochs(axis)
     save_figure(figure, path)
 
 
@@ -170,6 +179,7 @@ def plot_comparison(runs: list[Run], path: Path) -> None:
     axis.set(title="Test accuracy per epoch (every seed)", xlabel="epoch", ylabel="test accuracy %", ylim=(98, 99.8))
     axis.legend(fontsize=8)
     axis.grid(alpha=0.3)
+    whole_epochs(axis)
     save_figure(figure, path)
 
 
