@@ -26,7 +26,7 @@ import torchvision
 import models
 from data.loaders import LOADERS, LoaderSettings, make_loaders
 from data.mnist import ensure_mnist, resolve_data_dir
-from training import Diverged, EpochMetrics, evaluate, train_epoch
+from training import Diverged, evaluate, train_epoch
 from training.dropout import use_fast_dropout
 from training.loops import test_line
 from utils import atomic_write_bytes, atomic_write_json, layer_geometry, model_summary, parameter_count, pick_device, seed_everything
