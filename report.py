@@ -183,7 +183,7 @@ def plot_comparison(runs: list[Run], path: Path) -> None:
     save_figure(figure, path)
 
 
-def misclassified(run: Run, data_dir: Path | None) -> list[dict]:
+def misclassified(run: Run, directory: Path) -> list[dict]:
     """The best checkpoint's wrong test predictions; computed once from best.pt, then read from the JSON."""
     saved = run.folder / MISCLASSIFIED_FILE
     if saved.exists():
@@ -194,10 +194,7 @@ def misclassified(run: Run, data_dir: Path | None) -> list[dict]:
     import torch
 
     from data.loaders import LoaderSettings, make_loaders
-    from data.mnist import ensure_mnist, resolve_data_dir
 
-    directory = resolve_data_dir(data_dir)
-    ensure_mnist(directory, log=lambda line: None)
     model = models.get_model(run.record.model)
     model.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=True))
     model.eval()
@@ -218,9 +215,9 @@ def plot_misclassified(run: Run, data_dir: Path | None, path: Path) -> int:
 
     from data.mnist import ensure_mnist, resolve_data_dir
 
-    wrong = misclassified(run, data_dir)
     directory = resolve_data_dir(data_dir)
     ensure_mnist(directory, log=lambda line: None)
+    wrong = misclassified(run, directory)
     images = datasets.MNIST(str(directory), train=False).data
     plt = pyplot()
     columns = 10
