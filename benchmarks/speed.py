@@ -15,6 +15,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -54,14 +55,32 @@ def train_step(model, optimizer, images, labels) -> None:
     optimizer.step()
 
 
-def images_per_second(run_pass, images: int, repeats: int) -> float:
-    run_pass()  # warm-up
-    rates = []
-    for _ in range(repeats):
-        started = time.perf_counter()
+def interleaved_rates(passes: dict[str, tuple[Callable[[], None], int]], rounds: int) -> dict[str, list[float]]:
+    """Images/s of each (pass, images) in every round, after one warm-up pass each.
+
+    The passes take turns, round after round, so a machine whose speed drifts (a shared VM)
+    biases none of them.
+    """
+    for run_pass, _ in passes.values():
         run_pass()
-        rates.append(images / (time.perf_counter() - started))
-    return statistics.median(rates)
+    rates = {name: [] for name in passes}
+    for _ in range(rounds):
+        for name, (run_pass, images) in passes.items():
+            started = time.perf_counter()
+            run_pass()
+            rates[name].append(images / (time.perf_counter() - started))
+    return rates
+
+
+def with_threads(threads: int, run_pass: Callable[[], None]) -> Callable[[], None]:
+    def run() -> None:
+        previous = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            run_pass()
+        finally:
+            torch.set_num_threads(previous)
+    return run
 
 
 def training_pass(model, optimizer, loader):
@@ -107,44 +126,40 @@ def main() -> None:
 
     print(f"Machine: {machine_description()}, {torch.get_num_threads()} torch threads; torch {torch.__version__}; "
           f"subset {subset:,} images. Run it on an otherwise idle machine: other processes skew every figure.")
-    # (a) and (b) alternate, so a machine whose speed drifts (a shared VM) biases neither.
-    passes = {"a": training_pass(*make_model(False), published_loader), "b": training_pass(*make_model(True), tensor_loader)}
-    rates = {"a": [], "b": []}
-    for _ in range(repeats):
-        for key, run_pass in passes.items():
-            rates[key].append(images_per_second(run_pass, subset, 1))
+    rates = interleaved_rates({"a": (training_pass(*make_model(False), published_loader), subset),
+                               "b": (training_pass(*make_model(True), tensor_loader), subset)}, repeats)
     published, ours = statistics.median(rates["a"]), statistics.median(rates["b"])
-    ratio = statistics.median(b / a for a, b in zip(rates["a"], rates["b"]))
-
-    rows = [("(a) published: batch 64, per-image PIL transforms, nn.Dropout", published),
-            ("(b) ours: batch 128, tensor pipeline, batch augmentation, fast dropout", ours)]
+    ratios = [b / a for a, b in zip(rates["a"], rates["b"])]
     print("\n| training, Model3 | images/s |\n|---|---|")
-    for name, rate in rows:
-        print(f"| {name} | {rate:,.0f} |")
-    print(f"\nSpeed-up b/a: {ratio:.2f}x (median of {repeats} interleaved pairs: "
-          + ", ".join(f"{b / a:.2f}" for a, b in zip(rates["a"], rates["b"])) + ")")
+    print(f"| (a) published: batch 64, per-image PIL transforms, nn.Dropout | {published:,.0f} |")
+    print(f"| (b) ours: batch 128, tensor pipeline, batch augmentation, fast dropout | {ours:,.0f} |")
+    print(f"\nSpeed-up b/a: {statistics.median(ratios):.2f}x (median of {repeats} interleaved pairs: "
+          + ", ".join(f"{ratio:.2f}" for ratio in ratios) + ")")
     print(f"Achieved by (b): {3 * 2 * macs * ours / 1e9:.1f} GFLOP/s of model arithmetic "
           f"({macs:,} MACs per image forward); matrix-multiply ceiling measured here: {ceiling:.1f} GFLOP/s")
 
     fixed_64 = [(torch.randn(64, 1, 28, 28), torch.randint(0, 10, (64,))) for _ in range(subset // 64)]
     fixed_128 = [(torch.randn(128, 1, 28, 28), torch.randint(0, 10, (128,))) for _ in range(subset // 128)]
     epoch = len(published_set)
-    scale = epoch / subset
-    split = [
-        ("(a) data loading alone: per-image PIL transforms, batch 64", loading_pass(published_loader)),
-        ("(a) compute alone: batch 64, nn.Dropout", compute_pass(*make_model(False), fixed_64)),
-        ("(b) data loading alone: tensor slices + batch augmentation, batch 128", loading_pass(tensor_loader)),
-        ("(b) compute alone: batch 128, fast dropout", compute_pass(*make_model(True), fixed_128)),
-    ]
+    split = interleaved_rates({
+        "(a) data loading alone: per-image PIL transforms, batch 64": (loading_pass(published_loader), subset),
+        "(a) compute alone: batch 64, nn.Dropout": (compute_pass(*make_model(False), fixed_64), len(fixed_64) * 64),
+        "(b) data loading alone: tensor slices + batch augmentation, batch 128": (loading_pass(tensor_loader), subset),
+        "(b) compute alone: batch 128, fast dropout": (compute_pass(*make_model(True), fixed_128), len(fixed_128) * 128),
+    }, repeats)
     print(f"\n| one {epoch:,}-image epoch, split (from the subset's rate) | seconds |\n|---|---|")
-    for name, run in split:
-        print(f"| {name} | {subset * scale / images_per_second(run, subset, repeats):.1f} |")
+    for name, values in split.items():
+        print(f"| {name} | {epoch / statistics.median(values):.1f} |")
 
-    variants = [
-        ("batch 128, nn.Dropout", compute_pass(*make_model(False), fixed_128)),
-        ("batch 128, fast dropout (kept)", compute_pass(*make_model(True), fixed_128)),
-        ("batch 128, fast dropout, channels_last", compute_pass(*make_model(True, channels_last=True), fixed_128, True)),
-    ]
+    threads = torch.get_num_threads()
+    variants = {
+        "batch 128, nn.Dropout": compute_pass(*make_model(False), fixed_128),
+        "batch 128, fast dropout (kept)": compute_pass(*make_model(True), fixed_128),
+        "batch 128, fast dropout, channels_last": compute_pass(*make_model(True, channels_last=True), fixed_128, True),
+    }
+    if threads > 1:
+        variants[f"batch 128, fast dropout, 1 thread instead of {threads}"] = with_threads(
+            1, compute_pass(*make_model(True), fixed_128))
     if not args.quick:
         # The fast dropout's data-dependent mask size would only break the graph: compile with nn.Dropout.
         compiled, optimizer = make_model(False)
@@ -152,27 +167,27 @@ def main() -> None:
         started = time.perf_counter()
         train_step(compiled_model, optimizer, *fixed_128[0])
         warm_up = time.perf_counter() - started
-        variants.append((f"batch 128, nn.Dropout, torch.compile (warm-up {warm_up:.0f} s)",
-                         compute_pass(compiled_model, optimizer, fixed_128)))
+        variants[f"batch 128, nn.Dropout, torch.compile (warm-up {warm_up:.0f} s)"] = compute_pass(
+            compiled_model, optimizer, fixed_128)
+    variant_rates = interleaved_rates({name: (run, len(fixed_128) * 128) for name, run in variants.items()}, repeats)
     print("\n| compute variants, Model3 training step | images/s |\n|---|---|")
-    for name, run in variants:
-        print(f"| {name} | {images_per_second(run, len(fixed_128) * 128, repeats):,.0f} |")
-    threads = torch.get_num_threads()
-    if threads > 1:
-        torch.set_num_threads(1)
-        rate = images_per_second(compute_pass(*make_model(True), fixed_128), len(fixed_128) * 128, repeats)
-        print(f"| batch 128, fast dropout, 1 thread instead of {threads} | {rate:,.0f} |")
-        torch.set_num_threads(threads)
+    for name, values in variant_rates.items():
+        print(f"| {name} | {statistics.median(values):,.0f} |")
 
     model = models.get_model("model3").eval()
     test_images = torch.randn(10_000, 1, 28, 28)
-    print("\n| evaluation, 10,000 images | images/s |\n|---|---|")
-    for batch in (128, 1000):
-        def run_eval(batch=batch):
+
+    def evaluation_pass(batch: int) -> Callable[[], None]:
+        def run() -> None:
             with torch.inference_mode():
                 for start in range(0, len(test_images), batch):
                     model(test_images[start:start + batch])
-        print(f"| inference_mode, batch {batch} | {images_per_second(run_eval, len(test_images), repeats):,.0f} |")
+        return run
+    evaluation = interleaved_rates({f"inference_mode, batch {batch}": (evaluation_pass(batch), len(test_images))
+                                    for batch in (128, 1000)}, repeats)
+    print("\n| evaluation, 10,000 images | images/s |\n|---|---|")
+    for name, values in evaluation.items():
+        print(f"| {name} | {statistics.median(values):,.0f} |")
 
 
 if __name__ == "__main__":

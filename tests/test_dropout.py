@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 import models
-from training.dropout import Dropout, dropped_positions, use_fast_dropout
+from training.dropout import Dropout, dropped_positions, geometric_gaps, use_fast_dropout
 from utils import torchsummary_table
 
 
@@ -24,6 +24,17 @@ def test_drops_are_independent_of_position():
     assert (per_position - 0.2).abs().max() < 4 * math.sqrt(0.2 * 0.8 / 5000)
     neighbours = (masks[:, :-1] * masks[:, 1:]).mean().item()
     assert abs(neighbours - 0.04) < 0.003
+
+
+def test_gaps_follow_the_geometric_distribution():
+    torch.manual_seed(6)
+    p, n = 0.05, 400_000
+    gaps = geometric_gaps(n, p)
+    assert gaps.min() >= 1 and torch.equal(gaps, gaps.floor())
+    for k in (1, 2, 10, 50):
+        expected = p * (1 - p) ** (k - 1)
+        assert abs((gaps == k).double().mean().item() - expected) < 4 * math.sqrt(expected / n)
+    assert abs(gaps.mean().item() - 1 / p) < 4 * math.sqrt((1 - p) / p**2 / n)
 
 
 def test_positions_cover_long_tensors_and_stay_in_range():
@@ -50,6 +61,17 @@ def test_gradient_is_the_mask():
     out = Dropout(0.3).train()(x)
     out.sum().backward()
     assert torch.equal(x.grad, out.detach())
+
+
+def test_gradient_follows_the_mask_for_strided_inputs():
+    torch.manual_seed(5)
+    x = torch.randn(40, 30).t().requires_grad_()
+    weights = torch.randn(30, 40)
+    out = Dropout(0.3).train()(x)
+    (out * weights).sum().backward()
+    kept = out.detach() != 0
+    assert torch.allclose(x.grad, torch.where(kept, weights / 0.7, torch.zeros(())))
+    assert torch.allclose(out.detach()[kept], x.detach()[kept] / 0.7)
 
 
 def test_swap_keeps_model3_shared_module_and_summary():
