@@ -31,6 +31,12 @@ def dropped_positions(count: int, p: float) -> torch.Tensor:
     return positions[positions < count].long()
 
 
+def zero_and_scale(x: torch.Tensor, positions: torch.Tensor, scale: float) -> torch.Tensor:
+    out = x.contiguous() * scale
+    out.view(-1).index_fill_(0, positions, 0)
+    return out
+
+
 class _ZeroAndScale(torch.autograd.Function):
     """x * scale with the given flat positions zeroed; the backward pass does the same to the gradient.
 
@@ -47,12 +53,6 @@ class _ZeroAndScale(torch.autograd.Function):
     def backward(ctx, grad: torch.Tensor):
         positions, = ctx.saved_tensors
         return zero_and_scale(grad, positions, ctx.scale), None, None
-
-
-def zero_and_scale(x: torch.Tensor, positions: torch.Tensor, scale: float) -> torch.Tensor:
-    out = x.contiguous() * scale
-    out.view(-1).index_fill_(0, positions, 0)
-    return out
 
 
 class Dropout(nn.Dropout):
