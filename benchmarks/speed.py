@@ -72,6 +72,12 @@ def interleaved_rates(passes: dict[str, tuple[Callable[[], None], int]], rounds:
     return rates
 
 
+def print_rates(title: str, rates: dict[str, list[float]]) -> None:
+    print(f"\n| {title} | images/s |\n|---|---|")
+    for name, values in rates.items():
+        print(f"| {name} | {statistics.median(values):,.0f} |")
+
+
 def with_threads(threads: int, run_pass: Callable[[], None]) -> Callable[[], None]:
     def run() -> None:
         previous = torch.get_num_threads()
@@ -170,9 +176,7 @@ def main() -> None:
         variants[f"batch 128, nn.Dropout, torch.compile (warm-up {warm_up:.0f} s)"] = compute_pass(
             compiled_model, optimizer, fixed_128)
     variant_rates = interleaved_rates({name: (run, len(fixed_128) * 128) for name, run in variants.items()}, repeats)
-    print("\n| compute variants, Model3 training step | images/s |\n|---|---|")
-    for name, values in variant_rates.items():
-        print(f"| {name} | {statistics.median(values):,.0f} |")
+    print_rates("compute variants, Model3 training step", variant_rates)
 
     model = models.get_model("model3").eval()
     test_images = torch.randn(10_000, 1, 28, 28)
@@ -185,9 +189,7 @@ def main() -> None:
         return run
     evaluation = interleaved_rates({f"inference_mode, batch {batch}": (evaluation_pass(batch), len(test_images))
                                     for batch in (128, 1000)}, repeats)
-    print("\n| evaluation, 10,000 images | images/s |\n|---|---|")
-    for name, values in evaluation.items():
-        print(f"| {name} | {statistics.median(values):,.0f} |")
+    print_rates("evaluation, 10,000 images", evaluation)
 
 
 if __name__ == "__main__":
