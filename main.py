@@ -4,6 +4,7 @@
     python main.py --models model3 --epochs 15
     python main.py --models model3 --epochs 1 --limit-train 2048 --limit-test 1000   # smoke run
     python main.py --models model3 --seeds 1 2 3 --jobs 2
+    python main.py --models model3 --set momentum=0.8   # any field of the model's recipe
 """
 import argparse
 import os
@@ -14,11 +15,11 @@ from datetime import datetime
 from pathlib import Path
 
 import models
-from data.loaders import LOADERS
-from data.mnist import DATA_DIR_ENV, DataError, ensure_mnist
+from data.mnist import DataError, ensure_mnist
+from files import atomic_write_bytes
 from report import results_table
-from run_experiments import ConfigError, config_for, run_experiments
-from utils import atomic_write_bytes
+from settings import (ConfigError, ExperimentConfig, SGDRecipe, add_setting_flags, config_for, declared,
+                      recipe_overrides, run_settings)
 
 ROOT = Path(__file__).resolve().parent
 
@@ -37,44 +38,36 @@ def positive_int(text: str) -> int:
     return value
 
 
+def model_specific_settings() -> str:
+    """--help's list of the recipe fields that only some models have (set with --set NAME=VALUE)."""
+    common = {f.name for f in declared(SGDRecipe)}
+    lines = [f"  {f.name} ({name}): {f.metadata['help']}" for name in models.available()
+             for f in declared(models.get_recipe(name)) if f.name not in common]
+    return ("settings only some recipes have (--set NAME=VALUE):\n" + "\n".join(lines) + "\n\n") if lines else ""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineErrorParser(prog="main.py", description="Train and compare the MNIST-8k models. Every "
-                                "setting not given comes from the model's recipe in models/<name>.py.",
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n", 2)[2])
+                                "recipe setting not given comes from the model's file, models/<name>.py.",
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog=model_specific_settings() + "examples:\n" + __doc__.split("\n", 2)[2])
     parser.add_argument("--models", nargs="+", metavar="NAME", default=None,
                         help="models to run, e.g. model3 (or Model3, 3); default: every model in models/, in order")
     parser.add_argument("--seeds", nargs="+", type=int, metavar="N", default=[1],
                         help="random seeds; each model runs once per seed (default: 1)")
-    parser.add_argument("--epochs", type=int, help="training epochs (default: the recipe's, 15)")
-    parser.add_argument("--batch-size", type=int, help="training batch size (default: the recipe's)")
-    parser.add_argument("--lr", type=float, help="SGD learning rate (default: the recipe's)")
-    parser.add_argument("--momentum", type=float, help="SGD momentum (default: the recipe's)")
-    parser.add_argument("--weight-decay", type=float, help="SGD weight decay (default: the recipe's)")
-    parser.add_argument("--step-size", type=int, help="StepLR: epochs between learning-rate drops (default: the recipe's)")
-    parser.add_argument("--gamma", type=float, help="StepLR: factor applied at each drop (default: the recipe's)")
-    parser.add_argument("--no-augment", dest="augment", action="store_const", const=False, default=None,
-                        help="train without the ColorJitter + rotation augmentation, whatever the recipe says")
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
-                        help="where to train; auto picks CUDA, then MPS, then the CPU (default: auto)")
-    parser.add_argument("--data-dir", default=None,
-                        help=f"folder holding MNIST/raw; fetched and verified if missing (default: ${DATA_DIR_ENV} or ./data)")
-    parser.add_argument("--out", default="runs", help="folder for run records, one sub-folder per run (default: runs/)")
-    parser.add_argument("--limit-train", type=positive_int, metavar="N", help="train on the first N training images only")
-    parser.add_argument("--limit-test", type=positive_int, metavar="N", help="test on the first N test images only")
-    parser.add_argument("--loader", default="tensor", choices=LOADERS,
-                        help="tensor: data kept on the device, batch augmentation (fast, default); "
-                             "torchvision: the published per-image PIL pipeline")
-    parser.add_argument("--workers", type=int, default=0,
-                        help="DataLoader worker processes for --loader torchvision (default: 0)")
+    recipe = parser.add_argument_group("recipe", "override the model's recipe (SGD with momentum and StepLR, "
+                                       "unless the model file names its own training method)")
+    add_setting_flags(recipe, SGDRecipe, recipe=True)
+    recipe.add_argument("--set", action="append", metavar="NAME=VALUE",
+                        help="set any field of the model's recipe, e.g. --set momentum=0.8 (repeatable)")
+    run = parser.add_argument_group("run", "where and how the runs go")
+    add_setting_flags(run, ExperimentConfig, recipe=False, skip=("seed",))
+    run.add_argument("--jobs", type=positive_int, default=1,
+                     help="run the experiments N at a time in worker processes sharing the CPU cores (default: 1)")
     parser.add_argument("--report", nargs="*", metavar="RUN_DIR", default=None,
                         help="train nothing: from run records alone write the results table, plots and report.md "
                              "into the records' parent folder (default records: results/*/); for results/ "
                              "itself this also regenerates README.md's Results section")
-    parser.add_argument("--torch-dropout", dest="fast_dropout", action="store_false",
-                        help="on the CPU, use nn.Dropout's own Bernoulli mask instead of the faster, "
-                             "equally exact one from training/dropout.py")
-    parser.add_argument("--jobs", type=positive_int, default=1,
-                        help="run the experiments N at a time in worker processes sharing the CPU cores (default: 1)")
     return parser
 
 
@@ -88,6 +81,7 @@ def check_writable(folder: Path) -> None:
 
 
 def report(folders: list[str], data_dir: str | None) -> int:
+    from records import RecordError
     from report import ReportError, write_report
 
     results = ROOT / "results"
@@ -99,7 +93,7 @@ def report(folders: list[str], data_dir: str | None) -> int:
     readme = ROOT / "README.md" if out == results.resolve() else None
     try:
         write_report(paths, out, readme, data_dir)
-    except (ReportError, DataError) as error:
+    except (ReportError, RecordError, DataError) as error:
         print(f"main.py: error: {error}", file=sys.stderr)
         return 2
     print(f"Report written to {out / 'report.md'}" + (f"; {readme} regenerated" if readme else ""))
@@ -118,30 +112,34 @@ def stop_on_signals() -> None:
     signal.signal(signal.SIGTERM, interrupt)
 
 
+def experiment_configs(args: argparse.Namespace) -> list[ExperimentConfig]:
+    """One validated config per model and seed; ConfigError (a ValueError) for the first bad setting."""
+    names = [models.canonical_name(n) for n in args.models] if args.models else models.available()
+    overrides, run = recipe_overrides(args), run_settings(args)
+    configs = [config_for(name, seed, overrides, progress=args.jobs == 1, **run)
+               for name in names for seed in args.seeds]
+    check_writable(Path(args.out))
+    ensure_mnist(args.data_dir)
+    return configs
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.report is not None:
         return report(args.report, args.data_dir)
     try:
-        names = [models.canonical_name(n) for n in args.models] if args.models else models.available()
-        configs = [config_for(name, seed=seed, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                              momentum=args.momentum, weight_decay=args.weight_decay, step_size=args.step_size, gamma=args.gamma,
-                              augment=args.augment, device=args.device, data_dir=args.data_dir, out=args.out,
-                              loader=args.loader, workers=args.workers, limit_train=args.limit_train,
-                              limit_test=args.limit_test, fast_dropout=args.fast_dropout,
-                              progress=args.jobs == 1)
-                   for name in names for seed in args.seeds]
-        for config in configs:
-            config.validate()
-        check_writable(Path(args.out))
+        configs = experiment_configs(args)
     except ValueError as error:
         print(f"main.py: error: {error}", file=sys.stderr)
         return 2
-    try:
-        ensure_mnist(args.data_dir)
+    except OSError as error:
+        print(f"main.py: error: cannot use --data-dir {args.data_dir}: {error.strerror or error}", file=sys.stderr)
+        return 2
     except DataError as error:
         print(error, file=sys.stderr)
         return 1
+
+    from run_experiments import run_experiments
 
     def announce(record) -> None:
         if args.jobs > 1:

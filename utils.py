@@ -1,37 +1,14 @@
-"""Small shared helpers: atomic files, seeding, device choice, model summaries."""
+"""Small shared helpers: seeding, device choice, model summaries, the run log."""
 import contextlib
 import copy
 import io
-import json
-import os
 import random
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
-
-
-def atomic_write_bytes(path: Path, payload: bytes) -> None:
-    """Write through a temporary file in the same folder and rename it, so a reader never sees half a file."""
-    path = Path(path)
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(payload)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_json(path: Path, value) -> None:
-    atomic_write_bytes(path, (json.dumps(value, indent=2) + "\n").encode())
 
 
 def seed_everything(seed: int) -> None:
@@ -134,3 +111,22 @@ def model_summary(model: nn.Module, input_size: tuple[int, int, int] = (1, 28, 2
 
 def parameter_count(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+class RunLog:
+    """Prints to the console (unless quiet) and appends the same lines to a run's log.txt."""
+
+    def __init__(self, path: Path, quiet: bool) -> None:
+        self.file = open(path, "a", buffering=1)
+        self.quiet = quiet
+
+    def __call__(self, line: str = "") -> None:
+        if not self.quiet:
+            print(line, flush=True)
+        self.file.write(line + "\n")
+
+    def file_only(self, line: str) -> None:
+        self.file.write(line + "\n")
+
+    def close(self) -> None:
+        self.file.close()

@@ -24,9 +24,9 @@ from torch.utils.data import DataLoader, Subset
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import models  # noqa: E402
-from data.loaders import TensorLoader, mnist_datasets  # noqa: E402
+from data.loaders import TensorLoader, mnist_dataset, train_transform  # noqa: E402
 from data.mnist import ensure_mnist, resolve_data_dir  # noqa: E402
-from run_experiments import machine_description  # noqa: E402
+from provenance import machine_description  # noqa: E402
 from training.dropout import use_fast_dropout  # noqa: E402
 from utils import layer_geometry, seed_everything  # noqa: E402
 
@@ -123,7 +123,7 @@ def main() -> None:
     data_dir = resolve_data_dir(args.data_dir)
     ensure_mnist(data_dir, log=lambda line: None)
     seed_everything(0)
-    published_set, _ = mnist_datasets(data_dir, augment=True)
+    published_set = mnist_dataset(data_dir, True, train_transform(augment=True))
     published_loader = DataLoader(Subset(published_set, range(subset)), batch_size=64, shuffle=True)
     tensor_loader = TensorLoader(published_set.data[:subset], published_set.targets[:subset], 128, True, True,
                                  torch.device("cpu"), seed=0)

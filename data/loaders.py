@@ -14,9 +14,10 @@ from torch.utils.data import DataLoader, Subset
 from torchvision import datasets, transforms
 
 from data.augment import augment_batch
+from settings import LOADERS
 
 MEAN, STD = 0.1307, 0.3081
-LOADERS = ("tensor", "torchvision")
+TRAIN_IMAGES, TEST_IMAGES = 60_000, 10_000
 
 
 def train_transform(augment: bool) -> transforms.Compose:
@@ -29,11 +30,9 @@ def test_transform() -> transforms.Compose:
     return train_transform(augment=False)
 
 
-def mnist_datasets(data_dir: Path, augment: bool) -> tuple[datasets.MNIST, datasets.MNIST]:
-    """The verified raw files (see data.mnist.ensure_mnist) as torchvision datasets."""
-    train = datasets.MNIST(str(data_dir), train=True, download=False, transform=train_transform(augment))
-    test = datasets.MNIST(str(data_dir), train=False, download=False, transform=test_transform())
-    return train, test
+def mnist_dataset(data_dir: Path, train: bool, transform: transforms.Compose) -> datasets.MNIST:
+    """The verified raw files (see data.mnist.ensure_mnist) as a torchvision dataset."""
+    return datasets.MNIST(str(data_dir), train=train, download=False, transform=transform)
 
 
 class TensorLoader:
@@ -77,31 +76,45 @@ class LoaderSettings:
     batch_size: int
     test_batch_size: int
     augment: bool
-    pipeline: str = "tensor"
+    loader: str = "tensor"
     workers: int = 0
     seed: int = 1
     limit_train: int | None = None
     limit_test: int | None = None
+    validation: bool = False  # evaluate on the training set's held-out end, never reading the test set
 
 
-def first(dataset, limit: int | None):
-    return dataset if limit is None else Subset(dataset, range(min(limit, len(dataset))))
+def split(settings: LoaderSettings) -> tuple[range, range]:
+    """Training and evaluation indices: the first images of each set, or, for validation, the
+    training set (or its --limit-train subset) cut into its first five sixths and its last sixth
+    (50,000 and 10,000 of MNIST's 60,000)."""
+    used = min(settings.limit_train or TRAIN_IMAGES, TRAIN_IMAGES)
+    if settings.validation:
+        held_out = used // 6
+        return range(used - held_out), range(used - held_out, used)
+    return range(used), range(min(settings.limit_test or TEST_IMAGES, TEST_IMAGES))
 
 
 def make_loaders(data_dir: Path, settings: LoaderSettings, device: torch.device, shuffle_train: bool = True):
-    """(train_loader, test_loader) for the chosen pipeline; both yield (images, labels) batches."""
-    train_set, test_set = mnist_datasets(data_dir, settings.augment)
-    if settings.pipeline == "tensor":
-        def tensor_loader(dataset: datasets.MNIST, limit: int | None, batch_size: int, shuffle: bool, augment: bool):
-            return TensorLoader(dataset.data[:limit], dataset.targets[:limit], batch_size, shuffle, augment,
+    """(train_loader, evaluation_loader) for the chosen loader; both yield (images, labels) batches.
+
+    The evaluation loader reads the test set, or with `settings.validation` the held-out end of the training set.
+    """
+    train_range, eval_range = split(settings)
+    train_set = mnist_dataset(data_dir, True, train_transform(settings.augment))
+    eval_set = mnist_dataset(data_dir, settings.validation, test_transform())  # train=True: the held-out end
+    if settings.loader == "tensor":
+        def tensor_loader(dataset: datasets.MNIST, indices: range, batch_size: int, shuffle: bool, augment: bool):
+            chosen = slice(indices.start, indices.stop)
+            return TensorLoader(dataset.data[chosen], dataset.targets[chosen], batch_size, shuffle, augment,
                                 device, settings.seed)
-        return (tensor_loader(train_set, settings.limit_train, settings.batch_size, shuffle_train, settings.augment),
-                tensor_loader(test_set, settings.limit_test, settings.test_batch_size, False, False))
-    if settings.pipeline != "torchvision":
-        raise ValueError(f"unknown loader {settings.pipeline!r}: choose one of {', '.join(LOADERS)}")
+        return (tensor_loader(train_set, train_range, settings.batch_size, shuffle_train, settings.augment),
+                tensor_loader(eval_set, eval_range, settings.test_batch_size, False, False))
+    if settings.loader != "torchvision":
+        raise ValueError(f"unknown loader {settings.loader!r}: choose one of {', '.join(LOADERS)}")
     options = dict(num_workers=settings.workers, pin_memory=device.type == "cuda",
                    persistent_workers=settings.workers > 0)
-    train = DataLoader(first(train_set, settings.limit_train), batch_size=settings.batch_size, shuffle=shuffle_train,
+    train = DataLoader(Subset(train_set, train_range), batch_size=settings.batch_size, shuffle=shuffle_train,
                        generator=torch.Generator().manual_seed(settings.seed), **options)
-    test = DataLoader(first(test_set, settings.limit_test), batch_size=settings.test_batch_size, shuffle=False, **options)
-    return train, test
+    evaluation = DataLoader(Subset(eval_set, eval_range), batch_size=settings.test_batch_size, shuffle=False, **options)
+    return train, evaluation

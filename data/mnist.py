@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from utils import atomic_write_bytes
+from files import atomic_write_bytes
 
 DEFAULT_DATA_DIR = "./data"
 DATA_DIR_ENV = "MNIST_DATA_DIR"
@@ -98,6 +98,18 @@ def hand_placement_help(raw: Path) -> str:
     return f"MNIST is not available. Place these four uncompressed files in {raw}/ and run again:\n{rows}"
 
 
+# Folders this process has hashed, with their files' sizes and times then: MNIST is hashed once per process,
+# and again only if a file changed since.
+_verified: dict[Path, tuple] = {}
+
+
+def _file_stamps(raw: Path) -> tuple:
+    try:
+        return tuple((s.st_size, s.st_mtime_ns) for s in ((raw / f.name).stat() for f in RAW_FILES))
+    except OSError:
+        return ()
+
+
 def ensure_mnist(data_dir: str | os.PathLike | None = None, sources: list[Source] | None = None,
                  log: Callable[[str], None] = print) -> Path:
     """Make sure `<data_dir>/MNIST/raw` holds the canonical MNIST files; return that folder.
@@ -107,9 +119,10 @@ def ensure_mnist(data_dir: str | os.PathLike | None = None, sources: list[Source
     left where a dataset would read it.
     """
     raw = raw_folder(resolve_data_dir(data_dir))
-    wrong = problems(raw)
+    wrong = {} if _verified.get(raw.resolve()) == _file_stamps(raw) else problems(raw)
     if not wrong:
         log(f"MNIST found in {raw}: verified (4 files, MD5 ok)")
+        _verified[raw.resolve()] = _file_stamps(raw)
         return raw
     if all(problem == "missing" for problem in wrong.values()):
         log(f"MNIST not found in {raw}")
@@ -135,6 +148,7 @@ def ensure_mnist(data_dir: str | os.PathLike | None = None, sources: list[Source
         wrong = problems(raw)
         if not wrong:
             log(f"{source.description} ... verified (4 files, MD5 ok)")
+            _verified[raw.resolve()] = _file_stamps(raw)
             return raw
         log(f"{source.description} left files that fail verification: {', '.join(wrong)}")
     raise DataError(hand_placement_help(raw))

@@ -1,5 +1,9 @@
 """Model registry: every `models/modelN.py` holding `class ModelN` and a `RECIPE` is a model.
 
+A model file is a whole experiment: the network, its `RECIPE` (a settings.Recipe), optionally its
+`TARGET` (a records.Target), its `configure_optimizers` (else SGD + StepLR, training/optim.py), its
+`search_space` for `--tune`, and its notes as the docstring.
+
     import models
     models.available()            # ['model1', 'model2', 'model3']
     models.get_model("model3")    # also "Model3" or "3"; a fresh instance each call
@@ -7,39 +11,19 @@
 """
 import importlib
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING, Callable
 
-from torch import nn
+if TYPE_CHECKING:
+    from torch import nn
+
+    from records import Target
+    from settings import Recipe
+    from training.optim import TrainingMethod
 
 MODELS_DIR = Path(__file__).parent
 _FILE_PATTERN = re.compile(r"model(\d+)\.py")
-
-
-@dataclass(frozen=True, kw_only=True)
-class Hyperparameters:
-    """How a model is trained: SGD with momentum, a StepLR schedule, augmentation on or off."""
-    epochs: int
-    batch_size: int
-    lr: float
-    momentum: float
-    step_size: int
-    gamma: float
-    augment: bool
-    weight_decay: float = 0.0
-
-
-@dataclass(frozen=True, kw_only=True)
-class Recipe(Hyperparameters):
-    """A model's own hyperparameters and target.
-
-    The target is met when test accuracy reaches `target_test_acc` in at least `target_hits`
-    of the last `target_window` epochs (None: the model has no accuracy target).
-    """
-    target_test_acc: float | None = None
-    target_hits: int = 1
-    target_window: int = 15
 
 
 class UnknownModelError(ValueError):
@@ -65,16 +49,26 @@ def _module(name: str | int) -> ModuleType:
     return importlib.import_module(f"{__name__}.{canonical_name(name)}")
 
 
-def get_model(name: str | int) -> nn.Module:
+def get_model(name: str | int) -> "nn.Module":
     canonical = canonical_name(name)
     return getattr(_module(canonical), canonical.capitalize())()
 
 
-def get_recipe(name: str | int) -> Recipe:
+def get_recipe(name: str | int) -> "Recipe":
     return _module(name).RECIPE
+
+
+def get_target(name: str | int) -> "Target | None":
+    return getattr(_module(name), "TARGET", None)
+
+
+def get_training_method(name: str | int) -> "Callable[..., TrainingMethod]":
+    """The model file's `configure_optimizers(model, recipe, batches_per_epoch)`, or the shared SGD + StepLR."""
+    from training.optim import sgd_step_lr
+
+    return getattr(_module(name), "configure_optimizers", sgd_step_lr)
 
 
 def get_notes(name: str | int) -> str:
     """The model file's docstring: its Target / Results / Analysis notes."""
     return (_module(name).__doc__ or "").strip()
-

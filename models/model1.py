@@ -16,21 +16,20 @@ trains stably with SGD at lr 0.01 and momentum 0.9 and a constant rate (step_siz
 within 15 epochs). Augmentation is off: this is the baseline before regularisation, and the
 published train accuracy of 99.92% is that of a model memorising un-augmented digits.
 
-Analysis (this package's runs, CPU):
-- Partial: 2 of 15 epochs. One epoch takes about 4.2 minutes on a 2-core CPU (Model3 takes 13
-  seconds): 159 million multiply-accumulates per image against Model3's 1.3 million, for 800
-  times the parameters. A full run is about an hour here, and minutes on a GPU.
-- After 2 epochs: test accuracy 98.12% then 98.47%, train 88.1% then 98.3%. Without batch norm
-  the first epoch learns slowly (train loss barely moves for the first few dozen batches at
-  lr 0.01) before it catches up. The published 99.26% best test accuracy is not yet
-  reproduced or refuted here.
+Analysis (this package's runs, CPU; figures for every run are in the README's generated table):
+- One epoch takes about 4 minutes on a 2-core CPU (Model3: 13 seconds): 159 million
+  multiply-accumulates per image against Model3's 1.3 million, for 800 times the parameters.
+  A full run is about an hour there, and minutes on a GPU.
+- Run 20261124-030324-model1-seed1 (2026-11-24) was stopped after 2 of 15 epochs: without batch
+  norm the first epoch learns slowly (train loss barely moves for the first few dozen batches at
+  lr 0.01) before it catches up. The published 99.26% is not yet reproduced or refuted here.
 """
 import torch.nn.functional as F
 from torch import nn
 
-from models import Recipe
+from settings import SGDRecipe
 
-RECIPE = Recipe(epochs=15, batch_size=128, lr=0.01, momentum=0.9, step_size=15, gamma=0.1, augment=False)
+RECIPE = SGDRecipe(epochs=15, batch_size=128, lr=0.01, momentum=0.9, step_size=15, gamma=0.1, augment=False)
 
 
 class Model1(nn.Module):

@@ -48,7 +48,7 @@ def test_contrast_factors_span_the_published_range():
 
 def test_pipelines_agree_on_shapes_dtypes_and_labels_without_shuffle(mnist_dir):
     def batches(pipeline, augment):
-        settings = LoaderSettings(batch_size=50, test_batch_size=50, augment=augment, pipeline=pipeline,
+        settings = LoaderSettings(batch_size=50, test_batch_size=50, augment=augment, loader=pipeline,
                                   limit_train=200, limit_test=100)
         train, test = make_loaders(mnist_dir, settings, torch.device("cpu"), shuffle_train=False)
         return list(train), list(test)

@@ -11,7 +11,8 @@ import torch
 
 import models
 
-from run_experiments import config_for, run_experiment
+from run_experiments import run_experiment
+from settings import config_for
 from tests.conftest import ROOT, run_cli
 from training import evaluate, train_epoch
 from data.loaders import LoaderSettings, make_loaders
@@ -59,6 +60,8 @@ def test_jobs_run_each_seed_in_a_worker(mnist_dir, tmp_path):
     assert all(r["status"] == "completed" for r in records(tmp_path))
     assert "| model3 | 7,944 | 28 | 1 |" in done.stdout and "| model3 | 7,944 | 28 | 2 |" in done.stdout
     assert "Mean ± standard deviation across seeds" in done.stdout
+    plan = done.stdout.split("Plan: 2 runs, 2 at a time", 1)[1]
+    assert "1. model3 seed 1, 1 epochs:" in plan and "2. model3 seed 2, 1 epochs:" in plan and "total:" in plan
 
 
 def ignore_sigint() -> None:
@@ -100,11 +103,17 @@ def test_divergence_fails_that_run_and_the_others_go_on(mnist_dir, tmp_path):
 
 @pytest.mark.parametrize("flags,message", [
     (["--models", "resnet"], "unknown model 'resnet'; available: model1, model2, model3"),
-    (["--epochs", "0"], "--epochs must be a positive"),
+    (["--epochs", "0"], "--epochs must be positive, got 0"),
     (["--batch-size", "-4"], "--batch-size must be positive"),
     (["--lr", "-0.1"], "--lr must be a finite number >= 0"),
     (["--out", "README.md/runs"], "cannot write run records to README.md/runs"),
     (["--epochs", "many"], "argument --epochs: invalid int value"),
+    (["--data-dir", "README.md"], "--data-dir README.md: README.md is a file, not a folder"),
+    (["--data-dir", "README.md/mnist"], "--data-dir README.md/mnist: README.md is a file, not a folder"),
+    (["--seeds", "-1"], "--seeds must be between 0 and 4294967295, got -1"),
+    (["--seeds", "1180591620717411303424"], "--seeds must be between 0 and 4294967295, got 1180591620717411303424"),
+    (["--set", "momentum"], "--set takes NAME=VALUE, got 'momentum'"),
+    (["--set", "colour=red"], "SGDRecipe has no setting 'colour'"),
 ])
 def test_bad_input_is_one_line_and_exit_2(flags, message):
     done = run_cli("main.py", *flags)
@@ -122,7 +131,7 @@ def test_unavailable_device_is_one_line_and_exit_2():
 
 def test_same_seed_same_metrics_on_cpu(mnist_dir, tmp_path):
     def run():
-        config = config_for("model3", seed=3, epochs=2, limit_train=512, limit_test=200, device="cpu",
+        config = config_for("model3", seed=3, recipe_overrides={"epochs": 2}, limit_train=512, limit_test=200, device="cpu",
                             data_dir=str(mnist_dir), out=str(tmp_path), progress=False)
         return [(e.train_loss, e.train_acc, e.test_loss, e.test_acc) for e in run_experiment(config, quiet=True).epochs]
 

@@ -157,7 +157,7 @@ def first_batches(loader, count):
 @pytest.mark.parametrize("pipeline", ["tensor", "torchvision"])
 def test_loaders_honour_subsets_and_seeded_shuffles(mnist_dir, pipeline):
     def loaders(seed):
-        settings = LoaderSettings(batch_size=64, test_batch_size=100, augment=False, pipeline=pipeline, seed=seed,
+        settings = LoaderSettings(batch_size=64, test_batch_size=100, augment=False, loader=pipeline, seed=seed,
                                   limit_train=300, limit_test=250)
         return make_loaders(mnist_dir, settings, torch.device("cpu"))
 

@@ -1,11 +1,10 @@
 import json
-from dataclasses import asdict
-
 import pytest
 
 from main import main
 from report import README_END, README_START, load_runs, results_table, reproduce_command, write_report
-from run_experiments import EpochRecord, RunRecord, config_for
+from records import EpochRecord, RunRecord, Target
+from settings import config_for
 from tests.conftest import ROOT
 
 RESULTS = sorted(path.parent for path in (ROOT / "results").glob("*/metrics.json"))
@@ -20,10 +19,10 @@ def test_readme_results_table_is_what_the_report_makes_from_results():
         assert reproduce_command(run.record) in section
 
 
-def fake_run(folder, model, seed, accuracies, status="completed", planned=None):
-    config = config_for(model, seed=seed, epochs=planned or len(accuracies))
+def fake_run(folder, model, seed, accuracies, status="completed", planned=None, target=Target(99.40, 3, 5)):
+    config = config_for(model, seed=seed, recipe_overrides={"epochs": planned or len(accuracies)})
     record = RunRecord(run_id=folder.name, model=model, parameters=7944, receptive_field=28, macs_per_image=1,
-                       seed=seed, device="cpu", config=asdict(config), versions={"torch": "x"}, git_commit="abc",
+                       seed=seed, device="cpu", config=config.to_json(), target=target, versions={"torch": "x"}, git_commit="abc",
                        started="2026-01-01T00:00:00", machine="test machine", status=status, seconds=120.0)
     record.epochs = [EpochRecord(i, 0.1, 0.1, acc - 0.2, 0.05, acc, 1.0) for i, acc in enumerate(accuracies)]
     record.best_test_acc = max(accuracies)
@@ -39,15 +38,16 @@ def test_report_from_records_alone(tmp_path, mnist_dir):
     runs = tmp_path / "runs"
     folders = [fake_run(runs / "a", "model3", 1, [99.0, 99.41, 99.42, 99.43, 99.40, 99.38]),
                fake_run(runs / "b", "model3", 2, [99.1, 99.2, 99.3, 99.39, 99.38, 99.37]),
-               fake_run(runs / "c", "model1", 1, [98.0, 98.9], status="interrupted", planned=15)]
+               fake_run(runs / "c", "model1", 1, [98.0, 98.9], status="interrupted", planned=15, target=None)]
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n{README_START}\nold\n{README_END}\noutro\n")
     section = write_report(folders, runs, readme, mnist_dir)
     text = readme.read_text()
     assert text.startswith("intro\n") and text.endswith("outro\n") and "old" not in text
-    assert "| model3 | 7,944 | 28 | 1 | 99.23 | 99.43 (3) | 99.38 | 4/6 | 4/5 | yes | 2.0 min | cpu | a |" in section
-    assert "| model3 | 7,944 | 28 | 2 | 99.19 | 99.39 (3) | 99.37 | 0/6 | 0/5 | no |" in section
-    assert "| model1 | 7,944 | 28 | 1 | 98.70 | 98.90 (1) | 98.90 | 0/2 | 0/5 | partial: 2 of 15 epochs, CPU |" in section
+    target = "≥ 99.40% in 3 of the last 5"
+    assert f"| model3 | 7,944 | 28 | 1 | 99.23 | 99.43 (3) | 99.38 | {target} | 4/5 | yes | 2.0 min | cpu | a |" in section
+    assert f"| model3 | 7,944 | 28 | 2 | 99.19 | 99.39 (3) | 99.37 | {target} | 0/5 | no |" in section
+    assert "| model1 | 7,944 | 28 | 1 | 98.70 | 98.90 (1) | 98.90 | - | - | partial: 2 of 15 epochs, CPU |" in section
     assert "| model3 | 2 | 99.21 ± 0.03 | 99.41 ± 0.03 | 99.38 ± 0.01 | 2.00 ± 2.83 | 1/2 |" in section
     for name in ("model3.png", "model1.png", "comparison.png", "misclassified.png", "report.md"):
         assert (runs / name).stat().st_size > 1000 or name == "report.md"
@@ -57,3 +57,23 @@ def test_report_from_records_alone(tmp_path, mnist_dir):
 def test_report_of_a_missing_record_is_one_line_exit_2(tmp_path, capsys):
     assert main(["--report", str(tmp_path / "nowhere")]) == 2
     assert "not a readable run record" in capsys.readouterr().err
+
+
+def test_each_run_is_judged_by_the_target_it_was_made_under(tmp_path):
+    lenient = fake_run(tmp_path / "a", "model3", 1, [98.0, 99.1, 99.2], target=Target(99.0, hits=2, window=3))
+    [run] = load_runs([lenient])
+    assert run.record.target_met() is True  # today's model3 asks for 99.40%: the record's own target decides
+    assert "| ≥ 99.00% in 2 of the last 3 | 2/3 | yes |" in results_table([run.record])
+
+
+def test_records_written_before_targets_were_recorded_still_read(tmp_path):
+    folder = fake_run(tmp_path / "old", "model3", 1, [99.0, 99.5])
+    old = json.loads((folder / "metrics.json").read_text())
+    del old["target"]
+    del old["config"]["torch_dropout"]
+    old["config"]["fast_dropout"] = False  # its name then, for --torch-dropout
+    (folder / "metrics.json").write_text(json.dumps(old))
+    [run] = load_runs([folder])
+    assert run.record.target is None and run.record.target_met() is None
+    assert "| - | - | n/a |" in results_table([run.record])
+    assert reproduce_command(run.record).endswith("--torch-dropout")

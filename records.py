@@ -1,0 +1,133 @@
+"""Run records and their judgement: what `metrics.json` holds, and whether a run met its own target.
+
+Plain data, no torch: the report and the end-of-run table read records with this module alone.
+A record carries the target it was made under, so a run is judged by that, not by today's model file.
+"""
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from files import atomic_write_json
+
+RECORD_FILE = "metrics.json"
+
+
+@dataclass(frozen=True)
+class Target:
+    """Test accuracy of at least `accuracy` % in at least `hits` of the last `window` epochs."""
+    accuracy: float
+    hits: int = 1
+    window: int = 15
+
+    def hits_in(self, accuracies: list[float]) -> int:
+        return sum(a >= self.accuracy for a in accuracies[-self.window:])
+
+    def met_by(self, accuracies: list[float]) -> bool:
+        return self.hits_in(accuracies) >= self.hits
+
+    def __str__(self) -> str:
+        return f"≥ {self.accuracy:.2f}% in {self.hits} of the last {self.window}"
+
+
+@dataclass
+class EpochRecord:
+    epoch: int
+    lr: float  # the rate the epoch started with
+    train_loss: float
+    train_acc: float
+    test_loss: float
+    test_acc: float
+    seconds: float
+
+
+@dataclass
+class RunRecord:
+    run_id: str
+    model: str
+    parameters: int
+    receptive_field: int
+    macs_per_image: int
+    seed: int
+    device: str
+    config: dict
+    versions: dict
+    git_commit: str
+    started: str
+    machine: str = "unknown"
+    target: Target | None = None
+    status: str = "running"
+    reason: str | None = None
+    epochs: list[EpochRecord] = field(default_factory=list)
+    best_test_acc: float | None = None
+    best_epoch: int | None = None
+    seconds: float = 0.0
+
+    @property
+    def planned_epochs(self) -> int:
+        return self.config["epochs"]
+
+    @property
+    def best_train_acc(self) -> float | None:
+        return max((e.train_acc for e in self.epochs), default=None)
+
+    @property
+    def final_test_acc(self) -> float | None:
+        return self.epochs[-1].test_acc if self.epochs else None
+
+    @property
+    def test_accuracies(self) -> list[float]:
+        return [e.test_acc for e in self.epochs]
+
+    def target_hits(self) -> int | None:
+        """Epochs of the target's window at or above its accuracy; None without a target."""
+        return self.target.hits_in(self.test_accuracies) if self.target else None
+
+    def target_met(self) -> bool | None:
+        """None when the run has no target or did not finish all of its epochs."""
+        if self.target is None or self.status != "completed" or len(self.epochs) < self.planned_epochs:
+            return None
+        return self.target.met_by(self.test_accuracies)
+
+    def add_epoch(self, epoch: EpochRecord) -> bool:
+        """Append an epoch; True when it is the best so far (its checkpoint is worth keeping)."""
+        self.epochs.append(epoch)
+        if self.best_test_acc is None or epoch.test_acc > self.best_test_acc:
+            self.best_test_acc, self.best_epoch = epoch.test_acc, epoch.epoch
+            return True
+        return False
+
+    def to_json(self) -> dict:
+        return asdict(self) | {"best_train_acc": self.best_train_acc, "final_test_acc": self.final_test_acc}
+
+    @classmethod
+    def from_json(cls, value: dict) -> "RunRecord":
+        known = {f.name for f in fields(cls)}
+        record = cls(**{k: v for k, v in value.items() if k in known})
+        record.epochs = [EpochRecord(**e) for e in record.epochs]
+        record.target = Target(**record.target) if record.target else None
+        if "fast_dropout" in record.config:  # records made before the setting was named torch_dropout
+            record.config["torch_dropout"] = not record.config.pop("fast_dropout")
+        return record
+
+    def save(self, folder: Path) -> None:
+        atomic_write_json(Path(folder) / RECORD_FILE, self.to_json())
+
+
+class RecordError(ValueError):
+    pass
+
+
+def load_record(folder: Path) -> RunRecord:
+    path = Path(folder) / RECORD_FILE
+    try:
+        return RunRecord.from_json(json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError, KeyError) as error:
+        raise RecordError(f"{path}: not a readable run record ({error})") from None
+
+
+def format_duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"

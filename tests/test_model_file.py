@@ -1,0 +1,121 @@
+"""A model file is the whole experiment: a new file with its own recipe fields, optimizer and per-batch
+schedule trains through main.py with no other edit."""
+import json
+import shutil
+import textwrap
+
+import pytest
+import torch
+
+from tests.conftest import ROOT, run_cli
+
+ADAM_MODEL = textwrap.dedent('''
+    """Model9 - a test model trained with Adam and a per-batch OneCycle schedule.
+
+    Target:
+    - none; it checks that a model file can name its own training method.
+
+    Recipe:
+    Adam, OneCycleLR stepped every batch.
+    """
+    from dataclasses import dataclass
+
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    from settings import UNIT_INTERVAL, Recipe, setting
+    from training.optim import TrainingMethod
+
+
+    @dataclass(frozen=True, kw_only=True)
+    class AdamRecipe(Recipe):
+        betas: tuple[float, float] = setting((0.9, 0.999), help="Adam's betas, the moments' decay rates",
+                                             check=UNIT_INTERVAL)
+
+
+    RECIPE = AdamRecipe(epochs=3, batch_size=64, lr=0.01, augment=False)
+
+
+    def configure_optimizers(model, recipe, batches_per_epoch):
+        optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr, betas=recipe.betas)
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=recipe.lr, epochs=recipe.epochs,
+                                                        steps_per_epoch=batches_per_epoch)
+        return TrainingMethod(optimizer, scheduler, step="batch")
+
+
+    class Model9(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.hidden = nn.Linear(784, 32)
+            self.out = nn.Linear(32, 10)
+
+        def forward(self, x):
+            return F.log_softmax(self.out(F.relu(self.hidden(x.flatten(1)))), dim=1)
+    ''')
+
+
+@pytest.fixture(scope="module")
+def checkout(tmp_path_factory):
+    """A copy of the code with models/model9.py added, and nothing else changed."""
+    copy = tmp_path_factory.mktemp("checkout")
+    skip = shutil.ignore_patterns(".git", ".venv", "MNIST", "runs", "results", "__pycache__", "*.png")
+    shutil.copytree(ROOT, copy, ignore=skip, dirs_exist_ok=True)
+    (copy / "models" / "model9.py").write_text(ADAM_MODEL)
+    return copy
+
+
+def one_cycle_starts(lr: float, epochs: int, batches: int) -> list[float]:
+    """The rate OneCycleLR gives at the start of each epoch."""
+    optimizer = torch.optim.Adam([torch.zeros(1, requires_grad=True)], lr=lr)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, epochs=epochs, steps_per_epoch=batches)
+    starts = []
+    for _ in range(epochs):
+        starts.append(optimizer.param_groups[0]["lr"])
+        for _ in range(batches):
+            optimizer.step()
+            scheduler.step()
+    return starts
+
+
+def train(checkout, mnist_dir, out, *flags):
+    done = run_cli("main.py", "--models", "model9", "--limit-train", "1024", "--limit-test", "500",
+                   "--data-dir", str(mnist_dir), "--out", str(out), *flags, cwd=checkout)
+    records = [json.loads(p.read_text()) for p in out.glob("*/metrics.json")]
+    return done, records
+
+
+def test_adam_and_one_cycle_from_the_model_file(checkout, mnist_dir, tmp_path):
+    done, [record] = train(checkout, mnist_dir, tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Training method: Adam + OneCycleLR (per batch)" in done.stdout
+    losses = [e["train_loss"] for e in record["epochs"]]
+    assert losses[-1] < 0.6 * losses[0]
+    assert [e["lr"] for e in record["epochs"]] == pytest.approx(one_cycle_starts(0.01, 3, 16))
+    assert record["config"]["betas"] == [0.9, 0.999] and record["config"]["recipe_type"] == "AdamRecipe"
+
+
+def test_common_flags_and_set_override_the_model_files_recipe(checkout, mnist_dir, tmp_path):
+    done, [record] = train(checkout, mnist_dir, tmp_path, "--lr", "0.02", "--epochs", "2", "--set", "betas=0.8,0.99")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert len(record["epochs"]) == 2 and record["config"]["lr"] == 0.02
+    assert [e["lr"] for e in record["epochs"]] == pytest.approx(one_cycle_starts(0.02, 2, 16))
+    assert record["config"]["betas"] == [0.8, 0.99]
+    assert "betas=0.8,0.99" in done.stdout  # the config line
+
+
+def test_a_field_declared_once_is_in_help_and_validated(checkout):
+    help_text = run_cli("main.py", "--help", cwd=checkout).stdout
+    assert "betas (model9): Adam's betas, the moments' decay rates" in help_text
+    for value, message in [("1.5,0.9", "--set betas must be numbers in [0, 1), got 1.5,0.9"),
+                           ("0.9", "--set betas=0.9: expected 2 comma-separated floats"),
+                           ("0.9,fast", "--set betas=0.9,fast: expected 2 comma-separated floats")]:
+        done = run_cli("main.py", "--models", "model9", "--set", f"betas={value}", cwd=checkout)
+        assert done.returncode == 2 and message in done.stderr, done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_a_field_the_recipe_lacks_is_refused(checkout):
+    done = run_cli("main.py", "--models", "model9", "--momentum", "0.5", cwd=checkout)
+    assert done.returncode == 2 and "AdamRecipe has no setting 'momentum'" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
