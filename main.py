@@ -64,6 +64,19 @@ def build_parser() -> argparse.ArgumentParser:
     add_setting_flags(run, ExperimentConfig, recipe=False, skip=("seed",))
     run.add_argument("--jobs", type=positive_int, default=1,
                      help="run the experiments N at a time in worker processes sharing the CPU cores (default: 1)")
+    search = parser.add_argument_group("recipe search", "--tune: an Optuna study on the validation split "
+                                       "(see the README's Tuning section)")
+    search.add_argument("--tune", action="store_true",
+                        help="search the model's recipe instead of training it once; the recipe flags above fix "
+                             "fields, the model file's search_space (or the default) varies the rest")
+    search.add_argument("--trials", type=int, default=20, help="trials the study should have in all (default: 20)")
+    search.add_argument("--study", metavar="NAME", help="study name, and its folder under --out "
+                        "(default: <model>-tune); the same name continues a study")
+    search.add_argument("--storage", metavar="URL", help="Optuna storage shared by workers: postgresql://..., "
+                        "mysql://..., sqlite:///..., or a journal file path (default: <out>/<study>/study.log)")
+    search.add_argument("--prune-after", type=int, metavar="EPOCHS",
+                        help="epochs every trial runs before the median pruner may stop it (default: half the "
+                             "epochs + 1, past the first learning-rate drop)")
     parser.add_argument("--report", nargs="*", metavar="RUN_DIR", default=None,
                         help="train nothing: from run records alone write the results table, plots and report.md "
                              "into the records' parent folder (default records: results/*/); for results/ "
@@ -84,6 +97,14 @@ def report(folders: list[str], data_dir: str | None) -> int:
     from records import RecordError
     from report import ReportError, write_report
 
+    from tune import STUDY_FILE, load_study, summarize
+
+    studies = [Path(f) for f in folders if (Path(f) / STUDY_FILE).exists()]
+    for folder in studies:
+        print(summarize(load_study(folder)))
+    folders = [f for f in folders if Path(f) not in studies]
+    if studies and not folders:
+        return 0
     results = ROOT / "results"
     paths = [Path(f) for f in folders] or sorted(p.parent for p in results.glob("*/metrics.json"))
     if not paths:
@@ -123,10 +144,29 @@ def experiment_configs(args: argparse.Namespace) -> list[ExperimentConfig]:
     return configs
 
 
+def tune(args: argparse.Namespace) -> int:
+    import tune as search
+
+    try:
+        if not args.models or len(args.models) != 1:
+            raise ConfigError("--tune searches one model's recipe: give --models NAME")
+        check_writable(Path(args.out))
+        ensure_mnist(args.data_dir)
+        study = search.make_study(args.models[0], args.trials, args.seeds, args.out, args.study, args.storage,
+                                  args.prune_after, recipe_overrides(args), run_settings(args))
+    except ValueError as error:
+        print(f"main.py: error: {error}", file=sys.stderr)
+        return 2
+    stop_on_signals()
+    return search.tune(study, args.jobs)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.report is not None:
         return report(args.report, args.data_dir)
+    if args.tune:
+        return tune(args)
     try:
         configs = experiment_configs(args)
     except ValueError as error:

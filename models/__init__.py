@@ -69,6 +69,11 @@ def get_training_method(name: str | int) -> "Callable[..., TrainingMethod]":
     return getattr(_module(name), "configure_optimizers", sgd_step_lr)
 
 
+def get_search_space(name: str | int) -> Callable | None:
+    """The model file's `search_space(trial, recipe, fixed) -> {field: value}` for --tune, if it has one."""
+    return getattr(_module(name), "search_space", None)
+
+
 def get_notes(name: str | int) -> str:
     """The model file's docstring: its Target / Results / Analysis notes."""
     return (_module(name).__doc__ or "").strip()

@@ -1,0 +1,312 @@
+"""Recipe search: `python main.py --tune`, an Optuna study whose trials are ordinary runs of the shared loops.
+
+Trials train on the first 50,000 training images and are scored on the last 10,000 (the validation split);
+the test set is never read. A trial's score follows the model's target: the mean, over its seeds, of the
+validation accuracy over the target's window of last epochs. Pruning watches the first seed's validation
+accuracy per epoch, after a warm-up that lets every trial live past its first learning-rate drop.
+
+The study lives in an Optuna storage (by default a journal file in the study's folder), so Ctrl-C loses
+nothing and the same command continues it; several processes or machines given the same storage and study
+name work one study together.
+"""
+import json
+import statistics
+import sys
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import optuna
+
+import models
+from files import atomic_write_bytes
+from parallel import Worker, run_in_workers
+from records import RunRecord, format_duration
+from run_experiments import StopRun, run_experiment
+from settings import ConfigError, Recipe, SGDRecipe, config_for, declared, format_value
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial is ours to print
+
+STUDY_FILE = "study.json"
+JOURNAL_FILE = "study.log"
+COUNTED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.RUNNING,
+           optuna.trial.TrialState.WAITING)
+
+
+def default_search_space(trial: optuna.Trial, recipe: Recipe, fixed: set[str]) -> dict[str, Any]:
+    """Around the recipe: learning rate and weight decay on log scales, batch size; for SGD + StepLR also
+    momentum, step size (at most half the epochs, so pruning can wait for the first drop) and gamma."""
+    space: dict[str, Callable[[], Any]] = {
+        "lr": lambda: trial.suggest_float("lr", recipe.lr / 5, recipe.lr * 2, log=True),
+        "weight_decay": lambda: trial.suggest_float("weight_decay", 1e-5, 1e-3, log=True),
+        "batch_size": lambda: trial.suggest_categorical("batch_size", [64, 128, 256]),
+    }
+    if isinstance(recipe, SGDRecipe):
+        space |= {
+            "momentum": lambda: trial.suggest_float("momentum", 0.8, 0.95),
+            "step_size": lambda: trial.suggest_int("step_size", max(1, recipe.epochs // 5), max(1, recipe.epochs // 2)),
+            "gamma": lambda: trial.suggest_float("gamma", 0.05, 0.5, log=True),
+        }
+    return {name: suggest() for name, suggest in space.items() if name not in fixed}
+
+
+def search_space(model: str) -> Callable[[optuna.Trial, Recipe, set[str]], dict[str, Any]]:
+    """The model file's `search_space(trial, recipe, fixed)`, or the default around its recipe."""
+    return models.get_search_space(model) or default_search_space
+
+
+@dataclass(frozen=True)
+class Study:
+    """One recipe search: what it tunes, how trials run, and where it is kept."""
+    model: str
+    name: str
+    folder: Path
+    storage: str | None  # an Optuna RDB URL, or the path of a journal file; None: study.log in the folder
+    trials: int
+    seeds: tuple[int, ...]
+    prune_after: int  # epochs every trial runs before the pruner may stop it
+    overrides: dict[str, Any] = field(default_factory=dict)  # recipe fields fixed from the command line
+    run_settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def recipe(self) -> Recipe:
+        return models.get_recipe(self.model).with_overrides(self.overrides)
+
+    @property
+    def score_window(self) -> int:
+        target = models.get_target(self.model)
+        return min(target.window, self.recipe.epochs) if target else 1
+
+    @property
+    def where(self) -> str:
+        return self.storage or str(self.folder / JOURNAL_FILE)
+
+    def open_storage(self) -> optuna.storages.BaseStorage:
+        if "://" in self.where:
+            return optuna.storages.RDBStorage(self.where)
+        from optuna.storages.journal import JournalFileBackend
+
+        return optuna.storages.JournalStorage(JournalFileBackend(self.where))
+
+    def load(self, pruner: optuna.pruners.BasePruner | None = None) -> optuna.Study:
+        pruner = pruner or optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=self.prune_after)
+        return optuna.create_study(storage=self.open_storage(), study_name=self.name, direction="maximize",
+                                   load_if_exists=True, pruner=pruner)
+
+    def describe(self) -> dict[str, Any]:
+        return {"model": self.model, "name": self.name, "storage": self.storage, "trials": self.trials,
+                "seeds": list(self.seeds), "prune_after": self.prune_after, "overrides": self.overrides,
+                "run_settings": {k: v for k, v in self.run_settings.items() if k not in ("out", "data_dir")},
+                "score": f"mean over seeds of validation accuracy over the last {self.score_window} epoch(s)"}
+
+
+def make_study(model: str, trials: int, seeds: list[int], out: str, name: str | None, storage: str | None,
+               prune_after: int | None, overrides: dict[str, Any], run_settings: dict[str, Any]) -> Study:
+    """A checked Study: bad settings, a search space naming a field the recipe lacks and a storage that cannot
+    be opened are ConfigErrors here, before any training."""
+    if trials <= 0:
+        raise ConfigError(f"--trials must be positive, got {trials}")
+    model = models.canonical_name(model)
+    name = name or f"{model}-tune"
+    if not name.replace("-", "").replace("_", "").isalnum():
+        raise ConfigError(f"--study must be letters, digits, - and _, got {name!r}")
+    folder = Path(out) / name
+    recipe = models.get_recipe(model).with_overrides(overrides)
+    run_settings = {key: value for key, value in run_settings.items() if key != "validation"}  # always on
+    study = Study(model, name, folder, storage, trials, tuple(seeds),
+                  prune_after if prune_after is not None else recipe.epochs // 2 + 1, overrides, run_settings)
+    sample = search_space(model)(optuna.create_study().ask(), recipe, set(overrides))
+    recipe.with_overrides(sample)  # an unknown field or a value its check refuses is a ConfigError
+    for seed in seeds:
+        config_for(model, seed, sample | overrides, validation=True, **run_settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        study.load()
+    except Exception as error:  # what a storage raises differs by backend: any failure to open it is bad input
+        detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ConfigError(f"--storage {study.where}: cannot open it ({detail})") from None
+    return study
+
+
+def trial_score(records: list[RunRecord], window: int) -> float:
+    """Mean over seeds of the validation accuracy over the last `window` epochs."""
+    return statistics.mean(statistics.mean(r.test_accuracies[-window:]) for r in records)
+
+
+class TrialFailed(Exception):
+    pass
+
+
+def run_trial(study: Study, trial: optuna.Trial, thread_share: Callable[[], int] | None) -> float:
+    params = search_space(study.model)(trial, study.recipe, set(study.overrides))
+    folder = study.folder / "trials" / f"trial-{trial.number:04d}"
+
+    def report(record: RunRecord) -> None:
+        epoch = record.epochs[-1]
+        trial.report(epoch.test_acc, epoch.epoch)
+        if trial.should_prune():
+            raise StopRun("pruned", f"pruned at epoch {epoch.epoch} (validation {epoch.test_acc:.2f}%)")
+
+    records = []
+    for index, seed in enumerate(study.seeds):
+        config = config_for(study.model, seed, params | study.overrides, validation=True, progress=False,
+                            **(study.run_settings | {"out": str(folder)}))
+        record = run_experiment(config, quiet=True, thread_share=thread_share, on_epoch=report if index == 0 else None)
+        if record.status == "pruned":
+            trial.set_user_attr("epochs", len(record.epochs))
+            raise optuna.TrialPruned(record.reason)
+        if record.status == "interrupted":
+            raise KeyboardInterrupt
+        if record.status != "completed":
+            raise TrialFailed(f"seed {seed}: {record.reason}")
+        records.append(record)
+    return trial_score(records, study.score_window)
+
+
+def counted_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """Trials that count towards --trials: finished, pruned, or running now (failed ones are redone)."""
+    return [t for t in study.get_trials(deepcopy=False) if t.state in COUNTED]
+
+
+def params_text(params: dict[str, Any]) -> str:
+    return " ".join(f"{name}={format_value(value)}" for name, value in params.items())
+
+
+def progress_line(study: Study, optuna_study: optuna.Study, trial: optuna.trial.FrozenTrial, jobs: int) -> str:
+    done = [t for t in optuna_study.get_trials(deepcopy=False) if t.state.is_finished()
+            and t.state != optuna.trial.TrialState.FAIL]
+    if trial.state == optuna.trial.TrialState.COMPLETE:
+        outcome = f"score {trial.value:.3f}"
+    elif trial.state == optuna.trial.TrialState.PRUNED:
+        outcome = f"pruned at epoch {trial.last_step}"
+    else:
+        outcome = f"failed ({trial.user_attrs.get('reason', 'see its records')})"
+    complete = [t for t in done if t.state == optuna.trial.TrialState.COMPLETE]
+    best = max(complete, key=lambda t: t.value, default=None)
+    seconds = [(t.datetime_complete - t.datetime_start).total_seconds() for t in done]
+    left = max(0, study.trials - len(done))
+    eta = format_duration(statistics.mean(seconds) * left / jobs) if seconds else "?"
+    return (f"trial {len(done)}/{study.trials} (#{trial.number}): {params_text(trial.params)} -> {outcome}; "
+            + (f"best {best.value:.3f} (#{best.number})" if best else "no score yet") + f"; about {eta} left")
+
+
+def work(study: Study, thread_share: Callable[[], int] | None = None, jobs: int = 1,
+         pruner: optuna.pruners.BasePruner | None = None) -> None:
+    """Run trials until the study has `study.trials` that count; any number of workers may do this at once."""
+    optuna_study = study.load(pruner)
+    while len(counted_trials(optuna_study)) < study.trials:
+        trial = optuna_study.ask()
+        if sum(t.number <= trial.number for t in counted_trials(optuna_study)) > study.trials:
+            trial.set_user_attr("reason", "surplus: another worker took the last trial")
+            optuna_study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            break
+        try:
+            optuna_study.tell(trial, run_trial(study, trial, thread_share))
+        except optuna.TrialPruned:
+            optuna_study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        except TrialFailed as error:
+            trial.set_user_attr("reason", str(error))
+            optuna_study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        except BaseException:
+            trial.set_user_attr("reason", "interrupted")
+            optuna_study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            raise
+        print(progress_line(study, optuna_study, optuna_study.trials[trial.number], jobs), flush=True)
+
+
+def _work_in_worker(study: Study, worker: Worker) -> bool:
+    work(study, worker.thread_share, worker.jobs)
+    return True
+
+
+def tune(study: Study, jobs: int = 1) -> int:
+    """Run the study to its trial count (`jobs` workers here), then print and write its summary."""
+    atomic_write_bytes(study.folder / STUDY_FILE, (json.dumps(study.describe(), indent=2) + "\n").encode())
+    already = len(counted_trials(study.load()))
+    print(f"Study {study.name!r} in {study.where}: {already} of {study.trials} trials done or running; "
+          f"{study.describe()['score']}, on the validation split (the test set is never read); "
+          f"pruning after epoch {study.prune_after}.", flush=True)
+    try:
+        if jobs > 1:
+            run_in_workers(_work_in_worker, [study] * jobs, jobs, lambda done: None)
+        else:
+            work(study)
+    except KeyboardInterrupt:
+        print(f"\nInterrupted: the study keeps every finished trial; run the same command to continue.",
+              file=sys.stderr)
+        return 130
+    print(summarize(study))
+    return 0
+
+
+# --- the summary: table, ready-to-paste recipe, plots ---------------------------------------------------
+
+def recipe_line(recipe: Recipe) -> str:
+    fields_text = ", ".join(f"{f.name}={getattr(recipe, f.name)!r}" for f in declared(recipe))
+    return f"RECIPE = {type(recipe).__name__}({fields_text})"
+
+
+def best_trials_table(optuna_study: optuna.Study, top: int = 10) -> str:
+    rows = sorted((t for t in optuna_study.trials if t.state == optuna.trial.TrialState.COMPLETE),
+                  key=lambda t: t.value, reverse=True)[:top]
+    lines = ["| trial | score (validation %) | " + " | ".join(rows[0].params) + " | minutes |",
+             "|---|---|" + "---|" * len(rows[0].params) + "---|"] if rows else ["(no completed trial yet)"]
+    for t in rows:
+        minutes = (t.datetime_complete - t.datetime_start).total_seconds() / 60
+        lines.append(f"| {t.number} | {t.value:.3f} | " + " | ".join(format_value(v) for v in t.params.values())
+                     + f" | {minutes:.1f} |")
+    return "\n".join(lines)
+
+
+def save_plots(optuna_study: optuna.Study, folder: Path) -> list[str]:
+    """Optuna's optimization history and parameter importances, as PNGs beside the study."""
+    from report import pyplot, save_figure
+
+    pyplot()
+    import optuna.visualization.matplotlib as plots
+
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    written = []
+    complete = [t for t in optuna_study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    for name, plot, needed in (("optimization-history.png", plots.plot_optimization_history, 1),
+                               ("param-importances.png", plots.plot_param_importances, 2),
+                               ("intermediate-values.png", plots.plot_intermediate_values, 1)):
+        if len(complete) >= needed:
+            axis = plot(optuna_study)
+            save_figure(axis.figure, folder / name)
+            written.append(name)
+    return written
+
+
+def split_text(study: Study) -> str:
+    used = min(study.run_settings.get("limit_train") or 60_000, 60_000)
+    return (f"trained on the first {used - used // 6:,} training images and validated on the next {used // 6:,}"
+            + ("" if used == 60_000 else f" (a --limit-train {used} subset)"))
+
+
+def summarize(study: Study) -> str:
+    """The best trials, the best recipe as a line for the model file, and the plots; also written to study.md."""
+    optuna_study = study.load()
+    states = [t.state.name.lower() for t in optuna_study.trials]
+    counts = ", ".join(f"{states.count(s)} {s}" for s in dict.fromkeys(states))
+    lines = [f"## Study {study.name}: {study.model}, {counts}", "",
+             f"Score: {study.describe()['score']} (seeds {', '.join(map(str, study.seeds))}), {split_text(study)}; "
+             f"the test set is not read. Median pruning after epoch {study.prune_after}.", "",
+             best_trials_table(optuna_study), ""]
+    complete = [t for t in optuna_study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if complete:
+        best = max(complete, key=lambda t: t.value)
+        lines += [f"Best: trial {best.number}, score {best.value:.3f}. For models/{study.model}.py:", "", "```python",
+                  recipe_line(study.recipe.with_overrides(best.params)), "```", ""]
+    lines += [f"![{name}]({name})" for name in save_plots(optuna_study, study.folder)]
+    text = "\n".join(lines).rstrip() + "\n"
+    atomic_write_bytes(study.folder / "study.md", text.encode())
+    return text
+
+
+def load_study(folder: Path) -> Study:
+    """The Study a folder's study.json describes (for --report on a study folder)."""
+    value = json.loads((Path(folder) / STUDY_FILE).read_text())
+    return Study(value["model"], value["name"], Path(folder), value["storage"], value["trials"],
+                 tuple(value["seeds"]), value["prune_after"], value["overrides"], value["run_settings"])
