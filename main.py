@@ -18,8 +18,8 @@ import models
 from data.mnist import DataError, ensure_mnist
 from files import atomic_write_bytes
 from report import results_table
-from settings import (ConfigError, ExperimentConfig, SGDRecipe, add_setting_flags, config_for, declared,
-                      recipe_overrides, run_settings)
+from settings import (ConfigError, ExperimentConfig, SGDRecipe, add_setting_flags, config_for, config_from_record,
+                      declared, recipe_overrides, run_settings)
 
 ROOT = Path(__file__).resolve().parent
 
@@ -77,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--prune-after", type=int, metavar="EPOCHS",
                         help="epochs every trial runs before the median pruner may stop it (default: half the "
                              "epochs + 1, past the first learning-rate drop)")
+    parser.add_argument("--resume", nargs="+", metavar="RUN_DIR", default=None,
+                        help="continue stopped runs from their last saved epoch, with their recorded config "
+                             "(only --data-dir may change)")
     parser.add_argument("--report", nargs="*", metavar="RUN_DIR", default=None,
                         help="train nothing: from run records alone write the results table, plots and report.md "
                              "into the records' parent folder (default records: results/*/); for results/ "
@@ -161,10 +164,70 @@ def tune(args: argparse.Namespace) -> int:
     return search.tune(study, args.jobs)
 
 
+RESUME_MAY_CHANGE = ("resume", "data_dir")
+
+
+def resumable(folders: list[str], args: argparse.Namespace) -> list[tuple[Path, ExperimentConfig]]:
+    """The run folders --resume can continue, with their recorded configs; a one-line ConfigError otherwise.
+
+    Completed runs are reported and left alone.
+    """
+    from records import RecordError, load_record
+    from training.checkpoint import load_state
+
+    parser = build_parser()
+    for action in parser._actions:
+        if action.dest not in RESUME_MAY_CHANGE + ("help",) and getattr(args, action.dest) != action.default:
+            raise ConfigError(f"--resume continues a run with its recorded config: {action.option_strings[0]} "
+                              "cannot change it (start a new run instead)")
+    runs = []
+    for folder in map(Path, folders):
+        try:
+            record = load_record(folder)
+        except RecordError as error:
+            raise ConfigError(str(error)) from None
+        if record.status == "completed":
+            print(f"{folder}: completed ({len(record.epochs)} of {record.planned_epochs} epochs); left alone")
+            continue
+        if record.status == "running" and not record.stopped_unexpectedly():
+            raise ConfigError(f"{folder}: still running (process {record.process}); stop it first")
+        if record.reason == "diverged":
+            raise ConfigError(f"{folder}: diverged; resuming would diverge again (start a run with a lower --lr)")
+        load_state(folder)  # a missing or unloadable state is one line, before any training
+        try:
+            runs.append((folder, config_from_record(record.config | {"model": record.model, "seed": record.seed},
+                                                    args.data_dir)))
+        except ConfigError as error:
+            raise ConfigError(f"{folder}: {error}") from None
+    return runs
+
+
+def resume(args: argparse.Namespace) -> int:
+    from run_experiments import run_experiment
+    from training.checkpoint import StateError
+
+    try:
+        runs = resumable(args.resume, args)
+    except (ConfigError, StateError) as error:
+        print(f"main.py: error: {error}", file=sys.stderr)
+        return 2
+    stop_on_signals()
+    records = []
+    for folder, config in runs:
+        records.append(run_experiment(config, resume=folder))
+        if records[-1].status == "interrupted":
+            return 130
+    if records:
+        print(f"\n{results_table(records)}")
+    return 1 if any(r.status == "failed" for r in records) else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.report is not None:
         return report(args.report, args.data_dir)
+    if args.resume is not None:
+        return resume(args)
     if args.tune:
         return tune(args)
     try:

@@ -4,6 +4,8 @@ Plain data, no torch: the report and the end-of-run table read records with this
 A record carries the target it was made under, so a run is judged by that, not by today's model file.
 """
 import json
+import os
+import socket
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -54,6 +56,8 @@ class RunRecord:
     git_commit: str
     started: str
     machine: str = "unknown"
+    precision: str = "fp32"  # the forward pass's arithmetic, `auto` resolved
+    process: dict | None = None  # {"host", "pid"} of the process writing it, to tell a run that died
     target: Target | None = None
     status: str = "running"
     reason: str | None = None
@@ -77,6 +81,18 @@ class RunRecord:
     @property
     def test_accuracies(self) -> list[float]:
         return [e.test_acc for e in self.epochs]
+
+    def stopped_unexpectedly(self) -> bool:
+        """Still `running` on disk, but the process that wrote it, on this machine, is gone (kill -9, power cut)."""
+        if self.status != "running" or not self.process or self.process.get("host") != socket.gethostname():
+            return False
+        try:
+            os.kill(self.process["pid"], 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
 
     def target_hits(self) -> int | None:
         """Epochs of the target's window at or above its accuracy; None without a target."""

@@ -49,6 +49,8 @@ def run_state(record: RunRecord) -> str:
         return {True: "yes", False: "no", None: "n/a"}[record.target_met()]
     if record.status == "failed":
         return f"failed: {record.reason}"
+    if record.stopped_unexpectedly():
+        return f"stopped unexpectedly after {len(record.epochs)} of {record.planned_epochs} epochs (--resume)"
     device = record.device.split(" ")[0].upper()
     return f"partial: {len(record.epochs)} of {record.planned_epochs} epochs, {device}"
 
@@ -85,7 +87,8 @@ def results_rows(records: list[RunRecord], with_run_ids: bool) -> list[list[str]
     for r in records:
         best = f"{r.best_test_acc:.2f} ({r.best_epoch})" if r.best_epoch is not None else "-"
         row = [r.model, f"{r.parameters:,}", str(r.receptive_field), str(r.seed), percent(r.best_train_acc), best,
-               percent(r.final_test_acc), target_text(r.target), hits_text(r), run_state(r), format_duration(r.seconds), r.device.split(" ")[0]]
+               percent(r.final_test_acc), target_text(r.target), hits_text(r), run_state(r), format_duration(r.seconds),
+               r.device.split(" ")[0] + ("" if r.precision == "fp32" else f", {r.precision}")]
         rows.append(row + [r.run_id] if with_run_ids else row)
     return rows
 

@@ -4,10 +4,12 @@
     from run_experiments import run_experiment
     record = run_experiment(config_for("model3", seed=1, recipe_overrides={"epochs": 2}, limit_train=2048))
 """
-import io
+import contextlib
+import os
+import socket
 import sys
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Callable
@@ -15,17 +17,19 @@ from typing import Callable
 import torch
 
 import models
-from data.loaders import LoaderSettings, make_loaders, split
+from data.loaders import LoaderSettings, make_loaders, random_generators, split
 from data.mnist import ensure_mnist, resolve_data_dir
-from files import atomic_write_bytes
 from parallel import Worker, run_in_workers
 from provenance import describe_device, git_commit, library_versions, machine_description
-from records import EpochRecord, RunRecord, format_duration
+from records import EpochRecord, RunRecord, format_duration, load_record
 from settings import ConfigError, ExperimentConfig, describe
 from training import Diverged, evaluate, train_epoch
 from training.dropout import use_fast_dropout
+from training.checkpoint import STATE_FILE, load_state, save_best, save_state
 from training.loops import test_line
 from training.optim import TrainingMethod
+from training.precision import Precision
+from training.precision import resolve as resolve_precision
 from utils import RunLog, layer_geometry, model_summary, parameter_count, pick_device, seed_everything
 
 
@@ -69,10 +73,11 @@ def estimate_seconds(config: ExperimentConfig, timed_batches: int = 3) -> float:
             group["lr"] = 0.0
         train_loader, test_loader = make_loaders(resolve_data_dir(config.data_dir), settings, device)
         batches = list(train_loader)
-        train_epoch(probe, batches[:warm_up], optimizer, device, progress=False)
-        timed = train_epoch(probe, batches[warm_up:], optimizer, device, progress=False)
-        evaluate(probe, test_loader, device)
-        test = evaluate(probe, test_loader, device)
+        precision = Precision(resolve_precision(config.precision, device), device)
+        train_epoch(probe, batches[:warm_up], optimizer, device, progress=False, precision=precision)
+        timed = train_epoch(probe, batches[warm_up:], optimizer, device, progress=False, precision=precision)
+        evaluate(probe, test_loader, device, precision)
+        test = evaluate(probe, test_loader, device, precision)
     return config.recipe.epochs * (train_batches * timed.seconds / timed.batches + test_batches * test.seconds)
 
 
@@ -88,17 +93,12 @@ def new_run_dir(out: Path, model: str, seed: int) -> Path:
     raise ConfigError(f"cannot find a free run folder name in {out}")
 
 
-def save_checkpoint(model: torch.nn.Module, path: Path) -> None:
-    buffer = io.BytesIO()
-    torch.save(model.state_dict(), buffer)
-    atomic_write_bytes(path, buffer.getvalue())
-
-
 def new_record(config: ExperimentConfig, model: torch.nn.Module, device: torch.device, run_dir: Path) -> RunRecord:
     geometry = layer_geometry(model)
     return RunRecord(run_id=run_dir.name, model=config.model, parameters=parameter_count(model),
                      receptive_field=geometry[-1].receptive_field, macs_per_image=sum(g.macs for g in geometry),
                      seed=config.seed, device=describe_device(device), machine=machine_description(),
+                     precision=resolve_precision(config.precision, device),
                      config=config.to_json(), versions=library_versions(), git_commit=git_commit(),
                      started=datetime.now().isoformat(timespec="seconds"), target=models.get_target(config.model))
 
@@ -111,61 +111,85 @@ class StopRun(Exception):
         self.status, self.reason = status, reason
 
 
+class WriteFailed(Exception):
+    """A record or checkpoint could not be written (disk full, read-only file system)."""
+
+
 def run_experiment(config: ExperimentConfig, position: int = 0, quiet: bool = False,
                    thread_share: Callable[[], int] | None = None, estimate: float | None = None,
-                   on_epoch: Callable[[RunRecord], None] | None = None) -> RunRecord:
+                   on_epoch: Callable[[RunRecord], None] | None = None, resume: Path | None = None) -> RunRecord:
     """Train and test `config.model` for its recipe's epochs, recording every epoch in `<out>/<run-id>/`.
 
-    A diverging loss ends the run as `failed`; Ctrl-C ends it as `interrupted`; `on_epoch(record)`, called
-    after every epoch, may end it with StopRun: either way the record returns.
-    `thread_share`, when given, is asked before every epoch how many CPU threads this run may use.
+    With `resume`, continue that run folder from its saved state instead (see training/checkpoint.py).
+    A diverging loss ends the run as `failed`, and so does a record that cannot be written; Ctrl-C ends
+    it as `interrupted`; `on_epoch(record)`, called after every epoch, may end it with StopRun: either
+    way the record returns. `thread_share`, when given, is asked before every epoch how many CPU threads
+    this run may use.
     """
     device = pick_device(config.device)
     data_dir = resolve_data_dir(config.data_dir)
-    run_dir = new_run_dir(Path(config.out), config.model, config.seed)
+    state = load_state(resume) if resume else None
+    run_dir = resume or new_run_dir(Path(config.out), config.model, config.seed)
     log = RunLog(run_dir / "log.txt", quiet)
-    started = time.perf_counter()
 
     seed_everything(config.seed)
     ensure_mnist(data_dir, log=log)
     model = build_model(config, device)
-    record = new_record(config, model, device, run_dir)
+    record = load_record(run_dir) if resume else new_record(config, model, device, run_dir)
+    record.process = {"host": socket.gethostname(), "pid": os.getpid()}
+    started = time.perf_counter() - record.seconds
 
     def save(status: str | None = None, reason: str | None = None) -> None:
         record.status = status or record.status
         record.reason = reason
         record.seconds = round(time.perf_counter() - started, 2)
-        record.save(run_dir)
+        written(lambda: record.save(run_dir), "the run record")
 
-    save()
+    def written(write: Callable[[], None], what: str) -> None:
+        try:
+            write()
+        except OSError as error:
+            raise WriteFailed(f"cannot write {what} in {run_dir}: {error.strerror or error}") from None
+
     try:
+        save("running", None)
         train_loader, test_loader = make_loaders(data_dir, loader_settings(config), device)
+        generators = random_generators(train_loader)
         method = training_method(config, model, len(train_loader))
-        log(f"Device: {device} ({torch.get_num_threads()} CPU threads)")
+        precision = Precision(record.precision, device)
+        log(f"Device: {device} ({torch.get_num_threads()} CPU threads), precision {precision.name}")
         log(f"Config: {describe(config)}")
         log(f"Training method: {method}")
         log(model_summary(model))
         estimate = estimate if estimate is not None else estimate_seconds(config)
         log(f"Estimated time: {format_duration(estimate)} for {config.recipe.epochs} epochs "
             f"({len(train_loader)} training batches per epoch)")
-        for epoch in range(config.recipe.epochs):
+        if state:
+            state.restore(model, method, generators)
+            record.epochs, record.best_test_acc, record.best_epoch = [], None, None
+            for epoch in state.epochs:
+                record.add_epoch(EpochRecord(**epoch))
+            log(f"Resumed after epoch {state.epoch} of {config.recipe.epochs} from {run_dir / STATE_FILE}")
+        for epoch in range(len(record.epochs), config.recipe.epochs):
             if thread_share:
                 torch.set_num_threads(thread_share())
             lr = method.lr
             log(f"EPOCH: {epoch}  (lr {lr:g})")
             train = train_epoch(model, train_loader, method.optimizer, device, method.batch_scheduler,
-                                progress=config.progress, position=position)
+                                progress=config.progress, position=position, precision=precision)
             log.file_only(train.bar_line())
             if method.epoch_scheduler:
                 method.epoch_scheduler.step()
-            test = evaluate(model, test_loader, device)
+            test = evaluate(model, test_loader, device, precision)
             log()
             log(test_line(test, "Validation set" if config.validation else "Test set"))
             log()
             if record.add_epoch(EpochRecord(epoch, lr, round(train.loss, 6), round(train.accuracy, 4),
                                             round(test.loss, 6), round(test.accuracy, 4),
                                             round(train.seconds + test.seconds, 2))):
-                save_checkpoint(model, run_dir / "best.pt")
+                written(lambda: save_best(model, run_dir), "the best checkpoint")
+            written(lambda: save_state(run_dir, epoch, model, method, generators,
+                                       [asdict(e) for e in record.epochs]), "the saved state")
             save()
             if on_epoch:
                 on_epoch(record)
@@ -175,6 +199,11 @@ def run_experiment(config: ExperimentConfig, position: int = 0, quiet: bool = Fa
     except Diverged as error:
         log(f"Stopped {config.model} seed {config.seed}: {error} (diverged; try a lower --lr)")
         save("failed", "diverged")
+    except WriteFailed as error:
+        print(f"main.py: error: {error}", file=sys.stderr, flush=True)
+        record.status, record.reason = "failed", str(error)
+        with contextlib.suppress(WriteFailed):  # the disk may not take even this; the last good record stays
+            save("failed", str(error))
     except KeyboardInterrupt:
         log(f"Interrupted {config.model} seed {config.seed} after {len(record.epochs)} epoch(s)")
         save("interrupted", "keyboard interrupt")

@@ -21,6 +21,7 @@ from typing import Any, Callable
 
 LOADERS = ("tensor", "torchvision")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 SEED_LIMIT = 2**32  # numpy's seed range, the narrowest of the generators a run seeds
 
 
@@ -37,7 +38,6 @@ class Check:
 
 POSITIVE = Check(lambda v: v > 0, "positive")
 NON_NEGATIVE = Check(lambda v: v >= 0 and math.isfinite(v), "a finite number >= 0")
-FRACTION = Check(lambda v: 0 <= v < 1, "in [0, 1)")
 UNIT_INTERVAL = Check(lambda v: all(0 <= x < 1 for x in v), "numbers in [0, 1)")
 SEED = Check(lambda v: 0 <= v < SEED_LIMIT, f"between 0 and {SEED_LIMIT - 1}")
 
@@ -171,6 +171,9 @@ class ExperimentConfig:
     workers: int = setting(0, help="DataLoader worker processes, for --loader torchvision", check=NON_NEGATIVE)
     limit_train: int | None = setting(None, help="train on the first N training images only", check=POSITIVE)
     limit_test: int | None = setting(None, help="test on the first N test images only", check=POSITIVE)
+    precision: str = setting("auto", choices=PRECISIONS,
+                             help="arithmetic of the forward pass: fp32, bf16 (autocast), fp16 (CUDA, with a "
+                                  "gradient scaler); auto: what training/precision.py found keeps the accuracy")
     validation: bool = setting(False, help="train on the first 50,000 training images and evaluate on the last "
                                            "10,000 (five sixths and one sixth of a --limit-train subset), never "
                                            "reading the test set: how --tune scores recipes")
@@ -182,6 +185,7 @@ class ExperimentConfig:
 
     def __post_init__(self) -> None:
         import models
+        from training.precision import resolve
         from utils import pick_device
 
         check_settings(self)
@@ -192,7 +196,7 @@ class ExperimentConfig:
                 raise ConfigError(f"--data-dir {self.data_dir}: {existing} is a file, not a folder")
         try:
             models.canonical_name(self.model)
-            pick_device(self.device)
+            resolve(self.precision, pick_device(self.device))
         except ValueError as error:
             raise ConfigError(str(error)) from None
 
@@ -225,6 +229,24 @@ def config_for(model: str, seed: int = 1, recipe_overrides: dict[str, Any] | Non
     changes = {key: value for key, value in (recipe_overrides or {}).items() if value is not None}
     return ExperimentConfig(model=name, seed=seed, recipe=models.get_recipe(name).with_overrides(changes),
                             **{key: value for key, value in run_settings.items() if value is not None})
+
+
+def config_from_record(recorded: dict[str, Any], data_dir: str | None = None) -> ExperimentConfig:
+    """The config a run was made with, rebuilt from its record (to resume it); `data_dir` may move."""
+    import models
+
+    current = models.get_recipe(recorded["model"])
+    if recorded.get("recipe_type") != type(current).__name__:
+        raise ConfigError(f"the run's recipe ({recorded.get('recipe_type', 'from before recipes had types')}) is "
+                          f"not {recorded['model']}'s recipe type now ({type(current).__name__})")
+    missing = [f.name for f in declared(current) if f.name not in recorded]
+    if missing:
+        raise ConfigError(f"the run's record has no {missing[0]!r}: it was made before that setting existed")
+    recipe = type(current)(**{f.name: tuple(recorded[f.name]) if isinstance(recorded[f.name], list)
+                              else recorded[f.name] for f in declared(current)})
+    run = {f.name: recorded[f.name] for f in declared(ExperimentConfig) if f.name != "seed" and f.name in recorded}
+    return ExperimentConfig(model=recorded["model"], seed=recorded["seed"], recipe=recipe,
+                            **(run | ({"data_dir": data_dir} if data_dir else {})))
 
 
 # --- the command line, made from the declarations ---------------------------------------------------------

@@ -9,9 +9,14 @@ The study lives in an Optuna storage (by default a journal file in the study's f
 nothing and the same command continues it; several processes or machines given the same storage and study
 name work one study together.
 """
+import contextlib
 import json
+import os
+import socket
 import statistics
 import sys
+import threading
+import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,8 +32,12 @@ from run_experiments import StopRun, run_experiment
 from settings import ConfigError, Recipe, SGDRecipe, config_for, declared, format_value
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial is ours to print
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # heartbeats, plots: used as documented
+warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")  # we beat
 
 STUDY_FILE = "study.json"
+HEARTBEAT_SECONDS = 30  # on a database storage, a worker beats this often while it runs a trial;
+GRACE_SECONDS = 180     # one silent for this long (killed, powered off) has its trial failed and redone
 JOURNAL_FILE = "study.log"
 COUNTED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.RUNNING,
            optuna.trial.TrialState.WAITING)
@@ -84,7 +93,8 @@ class Study:
 
     def open_storage(self) -> optuna.storages.BaseStorage:
         if "://" in self.where:
-            return optuna.storages.RDBStorage(self.where)
+            return optuna.storages.RDBStorage(self.where, heartbeat_interval=HEARTBEAT_SECONDS,
+                                              grace_period=GRACE_SECONDS)
         from optuna.storages.journal import JournalFileBackend
 
         return optuna.storages.JournalStorage(JournalFileBackend(self.where))
@@ -121,12 +131,14 @@ def make_study(model: str, trials: int, seeds: list[int], out: str, name: str | 
     for seed in seeds:
         config_for(model, seed, sample | overrides, validation=True, **run_settings)
     folder.mkdir(parents=True, exist_ok=True)
-    try:
-        study.load()
-    except Exception as error:  # what a storage raises differs by backend: any failure to open it is bad input
-        detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ConfigError(f"--storage {study.where}: cannot open it ({detail})") from None
-    return study
+    for attempt in range(3):  # workers starting together on a new database race to create its tables
+        try:
+            study.load()
+            return study
+        except Exception as error:  # what a storage raises differs by backend: any failure to open it is bad input
+            detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            time.sleep(1 + attempt)
+    raise ConfigError(f"--storage {study.where}: cannot open it ({detail})")
 
 
 def trial_score(records: list[RunRecord], window: int) -> float:
@@ -154,7 +166,6 @@ def run_trial(study: Study, trial: optuna.Trial, thread_share: Callable[[], int]
                             **(study.run_settings | {"out": str(folder)}))
         record = run_experiment(config, quiet=True, thread_share=thread_share, on_epoch=report if index == 0 else None)
         if record.status == "pruned":
-            trial.set_user_attr("epochs", len(record.epochs))
             raise optuna.TrialPruned(record.reason)
         if record.status == "interrupted":
             raise KeyboardInterrupt
@@ -191,18 +202,74 @@ def progress_line(study: Study, optuna_study: optuna.Study, trial: optuna.trial.
             + (f"best {best.value:.3f} (#{best.number})" if best else "no score yet") + f"; about {eta} left")
 
 
+def fail_dead_trials(optuna_study: optuna.Study) -> None:
+    """Trials left `running` by workers that died (kill -9, a crash, a lost machine) are failed, to be redone.
+
+    On a database storage the heartbeat tells; a journal file has none, so there a trial started on this
+    machine whose process is gone is failed (one started on another machine waits for that machine).
+    """
+    if keeps_heartbeats(optuna_study):
+        optuna.storages.fail_stale_trials(optuna_study)
+    for trial in optuna_study.get_trials(deepcopy=False, states=[optuna.trial.TrialState.RUNNING]):
+        worker = trial.user_attrs.get("worker", {})
+        if worker.get("host") == socket.gethostname() and not process_alive(worker.get("pid", -1)):
+            optuna_study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+
+
+def keeps_heartbeats(optuna_study: optuna.Study) -> bool:
+    return getattr(optuna_study._storage, "is_heartbeat_enabled", lambda: False)()
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return pid > 0
+    return True
+
+
+@contextlib.contextmanager
+def heartbeat(optuna_study: optuna.Study, trial: optuna.Trial):
+    """Beat for `trial` while it runs, where the storage keeps heartbeats (what study.optimize would do)."""
+    storage = optuna_study._storage
+    if not keeps_heartbeats(optuna_study):
+        yield
+        return
+    stop = threading.Event()
+
+    def beat() -> None:
+        while True:
+            storage.record_heartbeat(trial._trial_id)
+            if stop.wait(HEARTBEAT_SECONDS):
+                return
+
+    thread = threading.Thread(target=beat, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
 def work(study: Study, thread_share: Callable[[], int] | None = None, jobs: int = 1,
          pruner: optuna.pruners.BasePruner | None = None) -> None:
     """Run trials until the study has `study.trials` that count; any number of workers may do this at once."""
     optuna_study = study.load(pruner)
+    fail_dead_trials(optuna_study)
     while len(counted_trials(optuna_study)) < study.trials:
         trial = optuna_study.ask()
+        trial.set_user_attr("worker", {"host": socket.gethostname(), "pid": os.getpid()})
         if sum(t.number <= trial.number for t in counted_trials(optuna_study)) > study.trials:
             trial.set_user_attr("reason", "surplus: another worker took the last trial")
             optuna_study.tell(trial, state=optuna.trial.TrialState.FAIL)
             break
         try:
-            optuna_study.tell(trial, run_trial(study, trial, thread_share))
+            with heartbeat(optuna_study, trial):
+                score = run_trial(study, trial, thread_share)
+            optuna_study.tell(trial, score)
         except optuna.TrialPruned:
             optuna_study.tell(trial, state=optuna.trial.TrialState.PRUNED)
         except TrialFailed as error:
@@ -223,7 +290,9 @@ def _work_in_worker(study: Study, worker: Worker) -> bool:
 def tune(study: Study, jobs: int = 1) -> int:
     """Run the study to its trial count (`jobs` workers here), then print and write its summary."""
     atomic_write_bytes(study.folder / STUDY_FILE, (json.dumps(study.describe(), indent=2) + "\n").encode())
-    already = len(counted_trials(study.load()))
+    optuna_study = study.load()
+    fail_dead_trials(optuna_study)
+    already = len(counted_trials(optuna_study))
     print(f"Study {study.name!r} in {study.where}: {already} of {study.trials} trials done or running; "
           f"{study.describe()['score']}, on the validation split (the test set is never read); "
           f"pruning after epoch {study.prune_after}.", flush=True)
@@ -266,7 +335,6 @@ def save_plots(optuna_study: optuna.Study, folder: Path) -> list[str]:
     pyplot()
     import optuna.visualization.matplotlib as plots
 
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     written = []
     complete = [t for t in optuna_study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     for name, plot, needed in (("optimization-history.png", plots.plot_optimization_history, 1),

@@ -123,10 +123,13 @@ class RunLog:
     def __call__(self, line: str = "") -> None:
         if not self.quiet:
             print(line, flush=True)
-        self.file.write(line + "\n")
+        self.file_only(line)
 
     def file_only(self, line: str) -> None:
-        self.file.write(line + "\n")
+        """A full disk stops the log, not the run: the run record says what went wrong."""
+        with contextlib.suppress(OSError):
+            self.file.write(line + "\n")
 
     def close(self) -> None:
-        self.file.close()
+        with contextlib.suppress(OSError):
+            self.file.close()

@@ -11,6 +11,7 @@ medians of repeated passes. GFLOP/s counts a training step as 3x the forward mul
 (forward, plus backward for inputs and for weights) at 2 FLOPs each.
 """
 import argparse
+import math
 import statistics
 import sys
 import time
@@ -28,6 +29,11 @@ from data.loaders import TensorLoader, mnist_dataset, train_transform  # noqa: E
 from data.mnist import ensure_mnist, resolve_data_dir  # noqa: E402
 from provenance import machine_description  # noqa: E402
 from training.dropout import use_fast_dropout  # noqa: E402
+from training.precision import Precision, native_bf16, resolve  # noqa: E402
+
+CPU = torch.device("cpu")
+FP32, BF16 = Precision("fp32", CPU), Precision("bf16", CPU)
+DEFAULT = Precision(resolve("auto", CPU), CPU)  # what `python main.py` uses on this machine
 from utils import layer_geometry, seed_everything  # noqa: E402
 
 
@@ -40,6 +46,30 @@ def matmul_gflops(size: int = 2048, repeats: int = 10) -> float:
     return 2 * size**3 * repeats / (time.perf_counter() - started) / 1e9
 
 
+def stream_gbps(elements: int = 1 << 25, repeats: int = 5) -> dict[str, float]:
+    """Memory bandwidth as STREAM measures it: copy (a = b) and triad (a = b + s * c), best of `repeats`."""
+    a, b, c = torch.empty(elements), torch.rand(elements), torch.rand(elements)
+    kernels = {"copy": (lambda: a.copy_(b), 2), "triad": (lambda: torch.add(b, c, alpha=3.0, out=a), 3)}
+    best = {}
+    for name, (kernel, arrays) in kernels.items():
+        kernel()
+        seconds = min(timed(kernel) for _ in range(repeats))
+        best[name] = arrays * 4 * elements / seconds / 1e9
+    return best
+
+
+def timed(work: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    work()
+    return time.perf_counter() - started
+
+
+def activation_elements(model: torch.nn.Module) -> int:
+    """Values every layer writes for one image: a training step must at least write each once forward,
+    read it back for the backward, and write and read its gradient."""
+    return sum(math.prod(row.output_shape) for row in layer_geometry(model))
+
+
 def make_model(fast_dropout: bool, channels_last: bool = False) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
     model = models.get_model("model3")
     if fast_dropout:
@@ -49,9 +79,11 @@ def make_model(fast_dropout: bool, channels_last: bool = False) -> tuple[torch.n
     return model.train(), torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 
 
-def train_step(model, optimizer, images, labels) -> None:
+def train_step(model, optimizer, images, labels, precision: Precision | None = None) -> None:
     optimizer.zero_grad(set_to_none=True)
-    F.nll_loss(model(images), labels).backward()
+    with (precision or FP32).autocast():
+        output = model(images)
+    F.nll_loss(output.float(), labels).backward()
     optimizer.step()
 
 
@@ -89,10 +121,21 @@ def with_threads(threads: int, run_pass: Callable[[], None]) -> Callable[[], Non
     return run
 
 
-def training_pass(model, optimizer, loader):
+def flushing_denormals(run_pass: Callable[[], None]) -> Callable[[], None]:
+    """The pass with subnormal floats treated as zero (the CPU's slow path for tiny values skipped)."""
+    def run() -> None:
+        torch.set_flush_denormal(True)
+        try:
+            run_pass()
+        finally:
+            torch.set_flush_denormal(False)
+    return run
+
+
+def training_pass(model, optimizer, loader, precision: Precision | None = None):
     def run():
         for images, labels in loader:
-            train_step(model, optimizer, images, labels)
+            train_step(model, optimizer, images, labels, precision)
     return run
 
 
@@ -103,13 +146,13 @@ def loading_pass(loader):
     return run
 
 
-def compute_pass(model, optimizer, batches, channels_last: bool = False):
+def compute_pass(model, optimizer, batches, channels_last: bool = False, precision: Precision | None = None):
     if channels_last:
         batches = [(x.contiguous(memory_format=torch.channels_last), y) for x, y in batches]
 
     def run():
         for images, labels in batches:
-            train_step(model, optimizer, images, labels)
+            train_step(model, optimizer, images, labels, precision)
     return run
 
 
@@ -127,31 +170,50 @@ def main() -> None:
     published_loader = DataLoader(Subset(published_set, range(subset)), batch_size=64, shuffle=True)
     tensor_loader = TensorLoader(published_set.data[:subset], published_set.targets[:subset], 128, True, True,
                                  torch.device("cpu"), seed=0)
-    macs = sum(row.macs for row in layer_geometry(models.get_model("model3")))
-    ceiling = matmul_gflops()
+    model3 = models.get_model("model3")
+    macs, activations = sum(row.macs for row in layer_geometry(model3)), activation_elements(model3)
+    ceiling, bandwidth = matmul_gflops(), stream_gbps()
 
     print(f"Machine: {machine_description()}, {torch.get_num_threads()} torch threads; torch {torch.__version__}; "
-          f"subset {subset:,} images. Run it on an otherwise idle machine: other processes skew every figure.")
+          f"native bf16: {'yes' if native_bf16(CPU) else 'no'}; subset {subset:,} images. Run it on an otherwise "
+          "idle machine: other processes skew every figure.")
     rates = interleaved_rates({"a": (training_pass(*make_model(False), published_loader), subset),
-                               "b": (training_pass(*make_model(True), tensor_loader), subset)}, repeats)
+                               "b": (training_pass(*make_model(True), tensor_loader, DEFAULT), subset)}, repeats)
     published, ours = statistics.median(rates["a"]), statistics.median(rates["b"])
     ratios = [b / a for a, b in zip(rates["a"], rates["b"])]
     print("\n| training, Model3 | images/s |\n|---|---|")
-    print(f"| (a) published: batch 64, per-image PIL transforms, nn.Dropout | {published:,.0f} |")
-    print(f"| (b) ours: batch 128, tensor pipeline, batch augmentation, fast dropout | {ours:,.0f} |")
+    print(f"| (a) published: batch 64, per-image PIL transforms, nn.Dropout, fp32 | {published:,.0f} |")
+    print(f"| (b) ours (the defaults): batch 128, tensor loader, batch augmentation, fast dropout, {DEFAULT.name} "
+          f"| {ours:,.0f} |")
     print(f"\nSpeed-up b/a: {statistics.median(ratios):.2f}x (median of {repeats} interleaved pairs: "
           + ", ".join(f"{ratio:.2f}" for ratio in ratios) + ")")
-    print(f"Achieved by (b): {3 * 2 * macs * ours / 1e9:.1f} GFLOP/s of model arithmetic "
-          f"({macs:,} MACs per image forward); matrix-multiply ceiling measured here: {ceiling:.1f} GFLOP/s")
+
+    value_bytes = 2 if DEFAULT.name == "bf16" else 4
+    step_bytes = 4 * activations * value_bytes
+    print("\n| roofline of (b) | ceiling measured here | (b) achieves | share |\n|---|---|---|---|")
+    achieved = 3 * 2 * macs * ours / 1e9
+    print(f"| arithmetic: 3 x {macs:,} MACs per image (forward, backward for inputs and for weights), 2 FLOPs each "
+          f"| {ceiling:.0f} GFLOP/s (fp32 2048x2048 matrix multiply) | {achieved:.1f} GFLOP/s | {achieved / ceiling:.0%} |")
+    moved = step_bytes * ours / 1e9
+    print(f"| memory: at least 4 passes over {activations:,} activation values per image ({value_bytes} bytes each: "
+          f"written, read back, gradient written and read) | {bandwidth['triad']:.1f} GB/s (STREAM triad; copy "
+          f"{bandwidth['copy']:.1f}) | {moved:.1f} GB/s | {moved / bandwidth['triad']:.0%} |")
 
     fixed_64 = [(torch.randn(64, 1, 28, 28), torch.randint(0, 10, (64,))) for _ in range(subset // 64)]
     fixed_128 = [(torch.randn(128, 1, 28, 28), torch.randint(0, 10, (128,))) for _ in range(subset // 128)]
+    fixed_256 = [(torch.randn(256, 1, 28, 28), torch.randint(0, 10, (256,))) for _ in range(subset // 256)]
+    real_128 = [(images.clone(), labels.clone()) for images, labels in tensor_loader][:len(fixed_128)]
     epoch = len(published_set)
     split = interleaved_rates({
         "(a) data loading alone: per-image PIL transforms, batch 64": (loading_pass(published_loader), subset),
         "(a) compute alone: batch 64, nn.Dropout": (compute_pass(*make_model(False), fixed_64), len(fixed_64) * 64),
         "(b) data loading alone: tensor slices + batch augmentation, batch 128": (loading_pass(tensor_loader), subset),
-        "(b) compute alone: batch 128, fast dropout": (compute_pass(*make_model(True), fixed_128), len(fixed_128) * 128),
+        "(b) compute alone on random tensors: batch 128, fast dropout": (
+            compute_pass(*make_model(True), fixed_128, precision=DEFAULT), len(fixed_128) * 128),
+        "(b) compute alone on real augmented batches, made beforehand": (
+            compute_pass(*make_model(True), real_128, precision=DEFAULT), len(real_128) * 128),
+        "(b) compute alone on real augmented batches, denormals flushed to zero": (
+            flushing_denormals(compute_pass(*make_model(True), real_128, precision=DEFAULT)), len(real_128) * 128),
     }, repeats)
     print(f"\n| one {epoch:,}-image epoch, split (from the subset's rate) | seconds |\n|---|---|")
     for name, values in split.items():
@@ -160,7 +222,11 @@ def main() -> None:
     threads = torch.get_num_threads()
     variants = {
         "batch 128, nn.Dropout": compute_pass(*make_model(False), fixed_128),
-        "batch 128, fast dropout (kept)": compute_pass(*make_model(True), fixed_128),
+        "batch 128, fast dropout, fp32": compute_pass(*make_model(True), fixed_128),
+        "batch 128, nn.Dropout, bf16 autocast": compute_pass(*make_model(False), fixed_128, precision=BF16),
+        "batch 128, fast dropout, bf16 autocast": compute_pass(*make_model(True), fixed_128, precision=BF16),
+        "batch 256, fast dropout, fp32": compute_pass(*make_model(True), fixed_256),
+        "batch 256, fast dropout, bf16 autocast": compute_pass(*make_model(True), fixed_256, precision=BF16),
         "batch 128, fast dropout, channels_last": compute_pass(*make_model(True, channels_last=True), fixed_128, True),
     }
     if threads > 1:

@@ -95,6 +95,13 @@ def split(settings: LoaderSettings) -> tuple[range, range]:
     return range(used), range(min(settings.limit_test or TEST_IMAGES, TEST_IMAGES))
 
 
+def random_generators(loader) -> list[torch.Generator]:
+    """The generators a loader draws its order and augmentation from: what a resumed run must restore."""
+    if isinstance(loader, TensorLoader):
+        return [loader.order_generator, loader.augment_generator]
+    return [loader.generator] if getattr(loader, "generator", None) is not None else []
+
+
 def make_loaders(data_dir: Path, settings: LoaderSettings, device: torch.device, shuffle_train: bool = True):
     """(train_loader, evaluation_loader) for the chosen loader; both yield (images, labels) batches.
 

@@ -80,3 +80,16 @@ def test_swap_keeps_model3_shared_module_and_summary():
     assert use_fast_dropout(model) == 1
     assert type(model.dropout) is Dropout and isinstance(model.dropout, nn.Dropout)
     assert torchsummary_table(model) == before
+
+
+def test_bf16_inputs_keep_their_dtype_and_the_same_mask():
+    layer = Dropout(0.05).train()
+    x = torch.randn(64, 16, 10, 10)
+    torch.manual_seed(3)
+    full = layer(x)
+    torch.manual_seed(3)
+    half = layer(x.bfloat16())
+    assert half.dtype == torch.bfloat16
+    assert torch.equal(half == 0, full == 0)
+    kept = full != 0
+    assert torch.allclose(half[kept].float(), full[kept], rtol=1e-2)

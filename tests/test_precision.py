@@ -1,0 +1,40 @@
+"""--precision: autocast around the forward pass, recorded with the run."""
+import json
+
+import pytest
+import torch
+
+from tests.conftest import run_cli
+from training.precision import Precision, resolve
+
+
+def test_fp16_needs_cuda_and_is_one_line(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    done = run_cli("main.py", "--models", "model3", "--precision", "fp16", "--out", str(tmp_path))
+    assert done.returncode == 2 and "--precision fp16 needs CUDA" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_auto_is_fp32_or_bf16_and_a_named_precision_is_kept():
+    cpu = torch.device("cpu")
+    assert resolve("auto", cpu) in ("fp32", "bf16") and resolve("bf16", cpu) == "bf16"
+
+
+def test_autocast_casts_the_forward_only():
+    model = torch.nn.Linear(8, 4)
+    with Precision("bf16", torch.device("cpu")).autocast():
+        output = model(torch.randn(2, 8))
+    assert output.dtype == torch.bfloat16 and model.weight.dtype == torch.float32
+    with Precision("fp32", torch.device("cpu")).autocast():
+        assert model(torch.randn(2, 8)).dtype == torch.float32
+
+
+def test_a_bf16_run_trains_and_records_its_precision(mnist_dir, tmp_path):
+    done = run_cli("main.py", "--models", "model3", "--epochs", "2", "--limit-train", "1024", "--limit-test", "500",
+                   "--precision", "bf16", "--device", "cpu", "--data-dir", str(mnist_dir), "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "precision bf16" in done.stdout and "| cpu, bf16 |" in done.stdout
+    [record] = [json.loads(p.read_text()) for p in tmp_path.glob("*/metrics.json")]
+    assert record["precision"] == "bf16" and record["config"]["precision"] == "bf16"
+    assert record["epochs"][1]["train_loss"] < record["epochs"][0]["train_loss"]

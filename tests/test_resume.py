@@ -1,0 +1,122 @@
+"""Resume: a run killed mid-epoch continues exactly; failed writes leave the previous files valid."""
+import errno
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+import files
+import training.checkpoint
+from records import load_record
+from run_experiments import run_experiment
+from settings import config_for
+from tests.conftest import ROOT, run_cli
+
+RUN = ["--models", "model3", "--epochs", "4", "--limit-train", "4096", "--limit-test", "500"]
+
+
+def metrics(folder):
+    return [(e.epoch, e.lr, e.train_loss, e.train_acc, e.test_loss, e.test_acc) for e in load_record(folder).epochs]
+
+
+def test_a_run_killed_mid_epoch_resumes_to_the_same_metrics(mnist_dir, tmp_path):
+    killed_out, whole_out = tmp_path / "killed", tmp_path / "whole"
+    process = subprocess.Popen([sys.executable, "main.py", *RUN, "--data-dir", str(mnist_dir), "--out", str(killed_out)],
+                               cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        found = list(killed_out.glob("*/metrics.json"))
+        if found and len(json.loads(found[0].read_text())["epochs"]) >= 2:
+            break
+        time.sleep(0.05)
+    time.sleep(0.3)  # into the third epoch
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    [folder] = [p.parent for p in killed_out.glob("*/metrics.json")]
+    record = load_record(folder)
+    assert record.status == "running" and 2 <= len(record.epochs) < 4 and record.stopped_unexpectedly()
+    report = run_cli("main.py", "--report", str(folder))
+    assert report.returncode == 0 and "stopped unexpectedly after" in (killed_out / "report.md").read_text()
+
+    resumed = run_cli("main.py", "--resume", str(folder), "--data-dir", str(mnist_dir))
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "Resumed after epoch" in resumed.stdout
+    whole = run_cli("main.py", *RUN, "--data-dir", str(mnist_dir), "--out", str(whole_out))
+    assert whole.returncode == 0, whole.stderr[-2000:]
+    [whole_folder] = [p.parent for p in whole_out.glob("*/metrics.json")]
+    assert load_record(folder).status == "completed"
+    assert metrics(folder) == metrics(whole_folder) and len(metrics(folder)) == 4
+
+
+def no_space(*args, **kwargs):
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def run_until_writes_fail(mnist_dir, tmp_path, monkeypatch, modules):
+    """A 4-epoch run whose writes through `modules` fail from the third epoch on."""
+    def fail_from_now_on(record):
+        if len(record.epochs) == 2:
+            for module in modules:
+                monkeypatch.setattr(module, "atomic_write_bytes", no_space)
+
+    config = config_for("model3", recipe_overrides={"epochs": 4}, limit_train=512, limit_test=200,
+                        data_dir=str(mnist_dir), out=str(tmp_path), progress=False)
+    record = run_experiment(config, quiet=True, on_epoch=fail_from_now_on)
+    [folder] = [p.parent for p in tmp_path.glob("*/metrics.json")]
+    return record, folder
+
+
+def test_a_full_disk_keeps_the_previous_record_and_state(mnist_dir, tmp_path, monkeypatch, capsys):
+    record, folder = run_until_writes_fail(mnist_dir, tmp_path, monkeypatch, [files, training.checkpoint])
+    assert record.status == "failed" and "No space left on device" in record.reason and str(folder) in record.reason
+    assert capsys.readouterr().err.count("\n") == 1  # one line names the folder and the cause
+    on_disk = load_record(folder)  # the last record written whole, before the disk filled
+    assert on_disk.status == "running" and len(on_disk.epochs) == 2
+    assert training.checkpoint.load_state(folder).epoch == 1
+    torch.load(folder / "best.pt", weights_only=True)
+
+
+def test_a_checkpoint_that_cannot_be_written_fails_the_run_with_its_cause(mnist_dir, tmp_path, monkeypatch):
+    record, folder = run_until_writes_fail(mnist_dir, tmp_path, monkeypatch, [training.checkpoint])
+    on_disk = load_record(folder)
+    assert on_disk.status == "failed" and on_disk.reason == record.reason
+    assert "cannot write the saved state in" in on_disk.reason or "cannot write the best checkpoint in" in on_disk.reason
+    assert training.checkpoint.load_state(folder).epoch == 1 and len(on_disk.epochs) == 3
+
+
+def test_resume_refuses_in_one_line(mnist_dir, tmp_path):
+    config = config_for("model3", recipe_overrides={"epochs": 1}, limit_train=256, limit_test=100,
+                        data_dir=str(mnist_dir), out=str(tmp_path / "runs"), progress=False)
+    completed = run_experiment(config, quiet=True)
+    folder = next((tmp_path / "runs").glob("*"))
+    before = (folder / "metrics.json").read_text()
+    done = run_cli("main.py", "--resume", str(folder))
+    assert done.returncode == 0 and "completed (1 of 1 epochs); left alone" in done.stdout
+    assert (folder / "metrics.json").read_text() == before and completed.status == "completed"
+
+    stateless = tmp_path / "stateless"
+    stateless.mkdir()
+    (stateless / "metrics.json").write_text(before.replace('"completed"', '"interrupted"'))
+    for flags, message in [([str(stateless)], "no saved state to resume from (state.pt is missing)"),
+                           ([str(folder), "--lr", "0.1"], "--lr cannot change it"),
+                           ([str(tmp_path)], "not a readable run record")]:
+        done = run_cli("main.py", "--resume", *flags)
+        assert done.returncode == 2 and message in done.stderr, done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("damage", [b"", b"not a checkpoint"])
+def test_a_damaged_state_is_one_line(mnist_dir, tmp_path, damage):
+    config = config_for("model3", recipe_overrides={"epochs": 1}, limit_train=256, limit_test=100,
+                        data_dir=str(mnist_dir), out=str(tmp_path), progress=False)
+    run_experiment(config, quiet=True)
+    folder = next(tmp_path.glob("*"))
+    (folder / "state.pt").write_bytes(damage)
+    (folder / "metrics.json").write_text((folder / "metrics.json").read_text().replace('"completed"', '"interrupted"'))
+    done = run_cli("main.py", "--resume", str(folder))
+    assert done.returncode == 2 and "cannot load the saved state" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1

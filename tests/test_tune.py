@@ -1,0 +1,131 @@
+"""--tune: a small Optuna study end to end, workers sharing one storage, Ctrl-C and continue, bad input."""
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import optuna
+import pytest
+
+import data.loaders
+import models
+import tune
+from settings import ConfigError
+from tests.conftest import ROOT, run_cli
+
+TINY = dict(trials=4, seeds=[1], name=None, storage=None, prune_after=0, overrides={"epochs": 2})
+
+
+class PruneOddTrials(optuna.pruners.BasePruner):
+    """A pruner set up to prune: every odd-numbered trial stops after its first reported epoch."""
+
+    def prune(self, study, trial) -> bool:
+        return trial.number % 2 == 1
+
+
+def tiny_study(tmp_path, mnist_dir, **changes) -> tune.Study:
+    settings = TINY | changes
+    return tune.make_study("model3", out=str(tmp_path), run_settings={"limit_train": 600, "data_dir": str(mnist_dir)},
+                           **settings)
+
+
+def records_of(folder):
+    return [json.loads(p.read_text()) for p in sorted(folder.glob("trials/*/*/metrics.json"))]
+
+
+def test_a_tiny_study_end_to_end_never_reads_the_test_set(tmp_path, mnist_dir, monkeypatch, capsys):
+    opened = []
+    real = data.loaders.mnist_dataset
+    monkeypatch.setattr(data.loaders, "mnist_dataset",
+                        lambda directory, train, transform: opened.append(train) or real(directory, train, transform))
+    study = tiny_study(tmp_path, mnist_dir)
+    tune.work(study, pruner=PruneOddTrials())
+    assert opened and all(opened), "the objective opened the test set"
+
+    states = [t.state for t in study.load().trials]
+    assert states == [optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED] * 2
+    found = records_of(study.folder)
+    assert len(found) == 4 and all(r["config"]["validation"] for r in found)
+    assert [r["status"] for r in found] == ["completed", "pruned", "completed", "pruned"]
+    assert found[1]["reason"].startswith("pruned at epoch 0") and len(found[1]["epochs"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].startswith("trial 2/4 (#1): lr=") and "pruned at epoch 0" in lines[1] and "left" in lines[1]
+
+    summary = tune.summarize(study)
+    best = max(study.load().get_trials(states=[optuna.trial.TrialState.COMPLETE]), key=lambda t: t.value)
+    assert f"Best: trial {best.number}" in summary
+    assert f"RECIPE = SGDRecipe(epochs=2, batch_size={best.params['batch_size']}, lr={best.params['lr']!r}," in summary
+    for name in ("optimization-history.png", "param-importances.png", "study.md"):
+        assert (study.folder / name).stat().st_size > 500
+
+
+def test_the_score_is_the_mean_over_seeds_of_the_targets_window(tmp_path, mnist_dir):
+    study = tiny_study(tmp_path, mnist_dir, trials=1, seeds=[1, 2], overrides={"epochs": 3})
+    tune.work(study, pruner=optuna.pruners.NopPruner())
+    [trial] = study.load().trials
+    found = records_of(study.folder)
+    window = models.get_target("model3").window  # 5: more than the 3 epochs, so every epoch counts
+    expected = sum(sum(r["epochs"][i]["test_acc"] for i in range(3)) / 3 for r in found) / 2
+    assert window > 3 and len(found) == 2 and trial.value == pytest.approx(expected)
+
+
+def test_two_workers_on_one_storage_finish_exactly_n_trials(tmp_path, mnist_dir):
+    command = [sys.executable, "main.py", "--tune", "--models", "model3", "--trials", "5", "--epochs", "1",
+               "--limit-train", "384", "--data-dir", str(mnist_dir), "--out", str(tmp_path), "--study", "shared"]
+    workers = [subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for _ in range(2)]
+    outputs = [worker.communicate(timeout=300) for worker in workers]
+    assert all(worker.returncode == 0 for worker in workers), [err[-2000:] for _, err in outputs]
+    study = tune.load_study(tmp_path / "shared")
+    counted = tune.counted_trials(study.load())
+    assert len(counted) == 5 and all(t.state.is_finished() for t in counted)
+    trial_of_run = [p.parent.parent.name for p in (study.folder / "trials").glob("*/*/metrics.json")]
+    assert len(trial_of_run) == len(set(trial_of_run)) == 5  # one run per counted trial: none ran twice
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGKILL])
+def test_a_stopped_study_continues_with_the_same_command(tmp_path, mnist_dir, stop):
+    """Ctrl-C fails the running trial at once; a killed worker's trial is failed by the next worker."""
+    command = [sys.executable, "main.py", "--tune", "--models", "model3", "--trials", "2", "--epochs", "20",
+               "--limit-train", "384", "--data-dir", str(mnist_dir), "--out", str(tmp_path), "--prune-after", "99"]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not any(r["epochs"] for r in records_of(tmp_path / "model3-tune")):
+        time.sleep(0.2)
+    process.send_signal(stop)
+    _, stderr = process.communicate(timeout=60)
+    [stopped] = records_of(tmp_path / "model3-tune")
+    if stop == signal.SIGINT:
+        assert process.returncode == 130 and "run the same command to continue" in stderr and "Traceback" not in stderr
+        assert stopped["status"] == "interrupted"
+    else:
+        assert stopped["status"] == "running"  # the worker had no chance to write more
+
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "0 of 2 trials done or running" in done.stdout  # the stopped trial is not counted, and is redone
+    trials = tune.load_study(tmp_path / "model3-tune").load().trials
+    assert [t.state.name for t in trials] == ["FAIL", "COMPLETE", "COMPLETE"]
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["--trials", "0"], "--trials must be positive, got 0"),
+    (["--storage", "postgresql://nobody@127.0.0.1:1/studies"], "--storage postgresql://nobody@127.0.0.1:1/studies: cannot open it"),
+    (["--storage", "nonsense://"], "--storage nonsense://: cannot open it"),
+    ([], "--tune searches one model's recipe: give --models NAME"),
+])
+def test_bad_study_input_is_one_line_and_exit_2(tmp_path, flags, message):
+    chosen = [] if not flags else ["--models", "model3"]
+    done = run_cli("main.py", "--tune", *chosen, *flags, "--out", str(tmp_path))
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert not list(tmp_path.glob("*/trials"))
+
+
+def test_a_search_space_naming_an_unknown_field_is_refused_before_training(tmp_path, mnist_dir, monkeypatch):
+    monkeypatch.setattr(models, "get_search_space",
+                        lambda name: lambda trial, recipe, fixed: {"colour": trial.suggest_float("colour", 0, 1)})
+    with pytest.raises(ConfigError, match="SGDRecipe has no setting 'colour'"):
+        tiny_study(tmp_path, mnist_dir)
+    assert not (tmp_path / "model3-tune").exists()

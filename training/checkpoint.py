@@ -1,0 +1,88 @@
+"""Checkpoints: the best epoch's weights, and the last epoch's whole state so a run can resume exactly.
+
+`state.pt` holds what the next epoch depends on: the model (weights and batch-norm statistics), the
+optimizer (momentum buffers), the scheduler, every random generator the run draws from (torch's global
+one, which the dropout uses; CUDA's; numpy's; Python's; the loaders' order and augmentation generators)
+and the epochs recorded so far. It is written atomically after each epoch, so a crash while writing
+leaves the previous state whole. It is a pickle (numpy's and Python's generator states are not tensors):
+load only run folders you trust, as with any PyTorch checkpoint.
+"""
+import io
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from files import atomic_write_bytes
+from training.optim import TrainingMethod
+
+BEST_FILE = "best.pt"
+STATE_FILE = "state.pt"
+
+
+class StateError(ValueError):
+    """A run folder's state.pt is missing or cannot be loaded."""
+
+
+def _write(path: Path, value) -> None:
+    buffer = io.BytesIO()
+    torch.save(value, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def save_best(model: nn.Module, run_dir: Path) -> None:
+    _write(run_dir / BEST_FILE, model.state_dict())
+
+
+def random_state(generators: list[torch.Generator]) -> dict:
+    return {"torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "numpy": np.random.get_state(), "python": random.getstate(),
+            "generators": [g.get_state() for g in generators]}
+
+
+def restore_random_state(state: dict, generators: list[torch.Generator]) -> None:
+    torch.set_rng_state(state["torch"])
+    if state["cuda"]:
+        torch.cuda.set_rng_state_all(state["cuda"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    for generator, saved in zip(generators, state["generators"], strict=True):
+        generator.set_state(saved)
+
+
+@dataclass
+class RunState:
+    epoch: int  # the last finished epoch
+    model: dict
+    optimizer: dict
+    scheduler: dict | None
+    random: dict
+    epochs: list[dict]  # the record's epochs up to `epoch`
+
+    def restore(self, model: nn.Module, method: TrainingMethod, generators: list[torch.Generator]) -> None:
+        model.load_state_dict(self.model)
+        method.optimizer.load_state_dict(self.optimizer)
+        if method.scheduler is not None:
+            method.scheduler.load_state_dict(self.scheduler)
+        restore_random_state(self.random, generators)
+
+
+def save_state(run_dir: Path, epoch: int, model: nn.Module, method: TrainingMethod,
+               generators: list[torch.Generator], epochs: list[dict]) -> None:
+    scheduler = method.scheduler.state_dict() if method.scheduler is not None else None
+    _write(run_dir / STATE_FILE, {"epoch": epoch, "model": model.state_dict(), "optimizer": method.optimizer.state_dict(),
+                                  "scheduler": scheduler, "random": random_state(generators), "epochs": epochs})
+
+
+def load_state(run_dir: Path) -> RunState:
+    path = Path(run_dir) / STATE_FILE
+    if not path.exists():
+        raise StateError(f"{run_dir}: no saved state to resume from ({STATE_FILE} is missing)")
+    try:
+        return RunState(**torch.load(path, map_location="cpu", weights_only=False))
+    except Exception as error:  # a truncated or foreign file fails in many ways; each is "cannot load"
+        raise StateError(f"{path}: cannot load the saved state ({type(error).__name__}: {error})") from None
