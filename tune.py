@@ -32,7 +32,7 @@ from run_experiments import StopRun, run_experiment
 from settings import ConfigError, Recipe, SGDRecipe, config_for, declared, format_value
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial is ours to print
-warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # heartbeats, plots: used as documented
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # heartbeats: used as documented
 warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")  # we beat
 
 STUDY_FILE = "study.json"
@@ -341,7 +341,9 @@ def save_plots(optuna_study: optuna.Study, folder: Path) -> list[str]:
                                ("param-importances.png", plots.plot_param_importances, 2),
                                ("intermediate-values.png", plots.plot_intermediate_values, 1)):
         if len(complete) >= needed:
-            axis = plot(optuna_study)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # stable enough to draw
+                axis = plot(optuna_study)
             save_figure(axis.figure, folder / name)
             written.append(name)
     return written
