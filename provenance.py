@@ -1,4 +1,5 @@
 """What produced a run: library versions, the machine, the device and the git commit of the code."""
+import functools
 import os
 import platform
 import subprocess
@@ -33,8 +34,13 @@ def describe_device(device: torch.device) -> str:
     return f"{device} ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else str(device)
 
 
+@functools.cache
 def git_commit() -> str:
-    """HEAD's commit, with '-dirty' when tracked files differ from it: a record's figures trace to clean code only."""
+    """HEAD's commit, with '-dirty' when tracked files differ from it: a record's figures trace to clean code only.
+
+    Read once per process, at its first run: the code a process runs is what it loaded then, so
+    edits made while it runs (a long study) neither taint its records nor pass for what it ran.
+    """
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=5)
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
