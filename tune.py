@@ -108,7 +108,11 @@ class Study:
         return {"model": self.model, "name": self.name, "storage": self.storage, "trials": self.trials,
                 "seeds": list(self.seeds), "prune_after": self.prune_after, "overrides": self.overrides,
                 "run_settings": {k: v for k, v in self.run_settings.items() if k not in ("out", "data_dir")},
-                "score": f"mean over seeds of validation accuracy over the last {self.score_window} epoch(s)"}
+                "score": self.score_text}
+
+    @property
+    def score_text(self) -> str:
+        return f"mean over seeds of validation accuracy over the last {self.score_window} epoch(s)"
 
 
 def make_study(model: str, trials: int, seeds: list[int], out: str, name: str | None, storage: str | None,
@@ -294,7 +298,7 @@ def tune(study: Study, jobs: int = 1) -> int:
     fail_dead_trials(optuna_study)
     already = len(counted_trials(optuna_study))
     print(f"Study {study.name!r} in {study.where}: {already} of {study.trials} trials done or running; "
-          f"{study.describe()['score']}, on the validation split (the test set is never read); "
+          f"{study.score_text}, on the validation split (the test set is never read); "
           f"pruning after epoch {study.prune_after}.", flush=True)
     try:
         if jobs > 1:
@@ -361,7 +365,7 @@ def summarize(study: Study) -> str:
     states = [t.state.name.lower() for t in optuna_study.trials]
     counts = ", ".join(f"{states.count(s)} {s}" for s in dict.fromkeys(states))
     lines = [f"## Study {study.name}: {study.model}, {counts}", "",
-             f"Score: {study.describe()['score']} (seeds {', '.join(map(str, study.seeds))}), {split_text(study)}; "
+             f"Score: {study.score_text} (seeds {', '.join(map(str, study.seeds))}), {split_text(study)}; "
              f"the test set is not read. Median pruning after epoch {study.prune_after}.", "",
              best_trials_table(optuna_study), ""]
     complete = [t for t in optuna_study.trials if t.state == optuna.trial.TrialState.COMPLETE]
