@@ -104,6 +104,10 @@ class Study:
         return optuna.create_study(storage=self.open_storage(), study_name=self.name, direction="maximize",
                                    load_if_exists=True, pruner=pruner)
 
+    def read(self) -> optuna.Study:
+        """The study as stored, for reading: unlike load(), this writes nothing to the storage."""
+        return optuna.load_study(study_name=self.name, storage=self.open_storage())
+
     def describe(self) -> dict[str, Any]:
         return {"model": self.model, "name": self.name, "storage": self.storage, "trials": self.trials,
                 "seeds": list(self.seeds), "prune_after": self.prune_after, "overrides": self.overrides,
@@ -361,7 +365,7 @@ def split_text(study: Study) -> str:
 
 def summarize(study: Study) -> str:
     """The best trials, the best recipe as a line for the model file, and the plots; also written to study.md."""
-    optuna_study = study.load()
+    optuna_study = study.read()
     states = [t.state.name.lower() for t in optuna_study.trials]
     counts = ", ".join(f"{states.count(s)} {s}" for s in dict.fromkeys(states))
     lines = [f"## Study {study.name}: {study.model}, {counts}", "",
