@@ -6,6 +6,7 @@ A record carries the target it was made under, so a run is judged by that, not b
 import json
 import os
 import socket
+import statistics
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -97,6 +98,10 @@ class RunRecord:
     def target_hits(self) -> int | None:
         """Epochs of the target's window at or above its accuracy; None without a target."""
         return self.target.hits_in(self.test_accuracies) if self.target else None
+
+    def window_accuracy(self) -> float | None:
+        """Mean test accuracy over the target's window of last epochs (the margin above the target); None without one."""
+        return statistics.mean(self.test_accuracies[-self.target.window:]) if self.target and self.epochs else None
 
     def target_met(self) -> bool | None:
         """None when the run has no target or did not finish all of its epochs."""

@@ -212,6 +212,11 @@ def run_experiment(config: ExperimentConfig, position: int = 0, quiet: bool = Fa
         raise
     else:
         save("completed")
+        if record.target:
+            judged = "Validation" if config.validation else "Test"
+            window = min(record.target.window, len(record.epochs))
+            log(f"{judged} accuracy {record.target}: {record.target_hits()} of {window} epochs, "
+                f"target met: {'yes' if record.target_met() else 'no'}")
         log(f"Run record: {run_dir}")
     finally:
         log.close()

@@ -1,6 +1,7 @@
 """Model registry: every `models/modelN.py` holding `class ModelN` and a `RECIPE` is a model.
 
-A model file is a whole experiment: the network, its `RECIPE` (a settings.Recipe), optionally its
+A model file is a whole experiment: the network, its `RECIPE` (a settings.Recipe), optionally the
+`PUBLISHED_RECIPE` it replaced (the report names runs made with it), its
 `TARGET` (a records.Target), its `configure_optimizers` (else SGD + StepLR, training/optim.py), its
 `search_space` for `--tune`, and its notes as the docstring.
 
@@ -56,6 +57,11 @@ def get_model(name: str | int) -> "nn.Module":
 
 def get_recipe(name: str | int) -> "Recipe":
     return _module(name).RECIPE
+
+
+def get_published_recipe(name: str | int) -> "Recipe | None":
+    """The recipe as first published, where the file's `RECIPE` has since changed (`PUBLISHED_RECIPE`)."""
+    return getattr(_module(name), "PUBLISHED_RECIPE", None)
 
 
 def get_target(name: str | int) -> "Target | None":

@@ -10,23 +10,36 @@ Published results (one run, GPU, batch 128):
   accuracy at or above 99.4% in the last 7 epochs.
 
 Recipe:
-SGD, lr 0.5, momentum 0.9, weight decay 1e-4, StepLR(step_size=6, gamma=0.1), batch 128, 15 epochs,
-ColorJitter + RandomRotation(±7°) augmentation. The published recipe is the same without weight decay.
+SGD with momentum and StepLR, as published, with the settings the recipe search found (trial 15
+of results/tuning/model3-tune): lr 0.88, momentum 0.83, weight decay 6.1e-5, batch 64, the rate
+multiplied by 0.147 every 4 epochs; ColorJitter + RandomRotation(±7°) augmentation. The published
+recipe (lr 0.5, momentum 0.9, no weight decay, StepLR every 6 epochs by 0.1, batch 128) is
+`PUBLISHED_RECIPE`; the README's table shows its runs as their own rows.
 
-Analysis (this package's runs, CPU; figures for every run are in the README's generated table):
-- The published recipe does not reach the target here. Hand search of 2026-11-23, seed 1, 15
-  epochs, judged on the test set (so a search the validation split of `--tune` replaces): the
-  published pipeline as published (per-image transforms, batch 64, nn.Dropout) best 99.39%, none
-  of the last 5 epochs at 99.40%; the tensor loader at batch 128 best 99.38%. Lower learning rates,
-  batch 64, no augmentation, gamma 0.3 and step size 8 all stayed at 99.34-99.39% best;
-  weight decay 5e-4 was unstable before the first drop; weight decay 1e-4 reached 99.43%.
-- Why weight decay helps: the convolutions feed batch norm, so their scale does not matter to the
-  output. Without weight decay their norms grow under lr 0.5 and the effective step shrinks on its
-  own, leaving the two StepLR drops little to anneal. A little weight decay keeps the effective
-  step, and the gain shows after the second drop (epochs 12-14).
-- "3 of the last 5 at 99.40%" sits at the noise level of this model: a tenth of a point is 10 test
-  images, and with this recipe (runs of 2026-11-24 at commit 518d724) one seed in three missed it.
-  The number of CPU threads changes the rounding and so the trajectory (see Run records).
+How the recipe was chosen (validation split: trained on the first 50,000 training images, scored on
+the other 10,000; the test set was not read until the choice was made):
+- A 20-trial search within SGD + StepLR (`--tune`, seed 1, 2026-11-24): trial 15 scored 99.348%
+  (mean validation accuracy over epochs 10-14), the hand-tuned recipe's neighbourhood (lr 0.5, weight
+  decay 1e-4, StepLR(6, 0.1), batch 128) 99.23%. One seed per trial, and the seeds of one recipe
+  spread by about 0.1 point, so the top of that ranking needed more seeds.
+- The same score over seeds 1-3 (`--validation --seeds 1 2 3`; records in results/tuning/model3-confirm):
+  trial 15 99.348 / 99.212 / 99.282, mean 99.281; the hand-tuned recipe (lr 0.5, weight decay 1e-4,
+  the file's recipe until then) 99.242 / 99.310 / 99.280, mean 99.277. By the study's own score
+  trial 15 is ahead, by 0.004 points: a tie within the seed noise (standard deviation 0.07 and 0.03).
+  Trial 15 became the recipe because it is the search's choice and not worse on validation; the
+  test-set runs below are its confirmation, not its selection. (One fact about the old recipe was
+  already known from the test set: on this machine its seed 1 had missed the target.)
+
+Why it works:
+- Weight decay matters with batch norm: the convolutions feed batch norm, so their scale does not
+  change the output. Without weight decay their norms grow under a large learning rate and the
+  effective step shrinks by itself, leaving the StepLR drops little to anneal; a little weight decay
+  keeps the effective step, and the gain shows after the drops.
+- Batch 64 takes twice the steps per epoch of batch 128; with drops every 4 epochs the rate is
+  0.88, 0.129, 0.019, then 0.0028 for the last 3 epochs, so the last 5 epochs of the target are
+  spent at small, settled rates (the published schedule: 0.5, 0.05, then 0.005 from epoch 12).
+- "3 of the last 5 at 99.40%" is close to this model's noise: a tenth of a point is 10 test
+  images. The number of CPU threads changes the rounding and so the trajectory (see Run records).
 """
 import torch.nn.functional as F
 from torch import nn
@@ -34,8 +47,12 @@ from torch import nn
 from records import Target
 from settings import SGDRecipe
 
-RECIPE = SGDRecipe(epochs=15, batch_size=128, lr=0.5, momentum=0.9, weight_decay=1e-4, step_size=6, gamma=0.1,
-                   augment=True)
+# Trial 15 of the recipe search, confirmed on the validation split over seeds 1-3 (see the notes).
+RECIPE = SGDRecipe(epochs=15, batch_size=64, lr=0.8801502858461098, momentum=0.8285934066041577,
+                   weight_decay=6.0849321160795366e-05, step_size=4, gamma=0.1466624901477834, augment=True)
+# As published: the same schedule without weight decay. Kept so the report names the runs made with it.
+PUBLISHED_RECIPE = SGDRecipe(epochs=15, batch_size=128, lr=0.5, momentum=0.9, weight_decay=0.0, step_size=6, gamma=0.1,
+                             augment=True)
 TARGET = Target(99.40, hits=3, window=5)  # the published target: 99.4% held over the last epochs
 
 

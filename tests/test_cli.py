@@ -30,9 +30,10 @@ def test_smoke_run(mnist_dir, tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert "Total params: 7,944" in done.stdout and "Receptive field at the output: 28x28" in done.stdout
     assert "Estimated time:" in done.stdout and "EPOCH: 0" in done.stdout
-    assert re.search(r"Loss=\d+\.\d{4} Batch_id=15 Accuracy=\d+\.\d{2}", done.stderr)
+    assert re.search(r"Loss=\d+\.\d{4} Batch_id=31 Accuracy=\d+\.\d{2}", done.stderr)  # the last of 2,048 / 64 batches
     assert TEST_LINE.search(done.stdout)
-    assert "| model3 | 7,944 | 28 | 1 |" in done.stdout
+    assert "| model3 (epochs=1) | 7,944 | 28 | 1 |" in done.stdout  # the recipe changed: the row says how
+    assert re.search(r"Test accuracy ≥ 99.40% in 3 of the last 5: [01] of 1 epochs, target met: no", done.stdout)
     [record] = records(tmp_path)
     assert record["status"] == "completed" and len(record["epochs"]) == 1
     assert record["parameters"] == 7944 and record["config"]["limit_train"] == 2048
@@ -40,7 +41,7 @@ def test_smoke_run(mnist_dir, tmp_path):
     run_dir = next(tmp_path.glob("*-model3-seed1"))
     assert (run_dir / "best.pt").exists()
     log = (run_dir / "log.txt").read_text()
-    assert "EPOCH: 0" in log and TEST_LINE.search(log) and "Batch_id=15" in log and "\r" not in log
+    assert "EPOCH: 0" in log and TEST_LINE.search(log) and "Batch_id=31" in log and "\r" not in log
     assert list(tmp_path.glob("summary-*.md"))
 
 
@@ -58,7 +59,7 @@ def test_jobs_run_each_seed_in_a_worker(mnist_dir, tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert sorted(r["seed"] for r in records(tmp_path)) == [1, 2]
     assert all(r["status"] == "completed" for r in records(tmp_path))
-    assert "| model3 | 7,944 | 28 | 1 |" in done.stdout and "| model3 | 7,944 | 28 | 2 |" in done.stdout
+    assert "| model3 (epochs=1) | 7,944 | 28 | 1 |" in done.stdout and "| model3 (epochs=1) | 7,944 | 28 | 2 |" in done.stdout
     assert "Mean ± standard deviation across seeds" in done.stdout
     plan = done.stdout.split("Plan: 2 runs, 2 at a time", 1)[1]
     assert "1. model3 seed 1, 1 epochs:" in plan and "2. model3 seed 2, 1 epochs:" in plan and "total:" in plan
@@ -88,7 +89,7 @@ def test_stopping_leaves_a_valid_interrupted_record(mnist_dir, tmp_path, stop, s
     [record] = records(tmp_path)
     assert record["status"] == "interrupted" and 2 <= len(record["epochs"]) < 200
     assert "Traceback" not in stderr
-    assert "| model3 | 7,944 | 28 | 1 |" in stdout
+    assert "| model3 (epochs=200) | 7,944 | 28 | 1 |" in stdout
 
 
 def test_divergence_fails_that_run_and_the_others_go_on(mnist_dir, tmp_path):

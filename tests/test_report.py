@@ -1,8 +1,12 @@
 import json
+from dataclasses import asdict
+
 import pytest
 
+import models
+
 from main import main
-from report import README_END, README_START, load_runs, results_table, reproduce_command, write_report
+from report import README_END, README_START, group_name, load_runs, results_table, reproduce_command, write_report
 from records import EpochRecord, RunRecord, Target
 from settings import config_for
 from tests.conftest import ROOT
@@ -19,8 +23,9 @@ def test_readme_results_table_is_what_the_report_makes_from_results():
         assert reproduce_command(run.record) in section
 
 
-def fake_run(folder, model, seed, accuracies, status="completed", planned=None, target=Target(99.40, 3, 5)):
-    config = config_for(model, seed=seed, recipe_overrides={"epochs": planned or len(accuracies)})
+def fake_run(folder, model, seed, accuracies, status="completed", planned=None, target=Target(99.40, 3, 5),
+             recipe=None):
+    config = config_for(model, seed=seed, recipe_overrides={"epochs": planned or len(accuracies)} | (recipe or {}))
     record = RunRecord(run_id=folder.name, model=model, parameters=7944, receptive_field=28, macs_per_image=1,
                        seed=seed, device="cpu", config=config.to_json(), target=target, versions={"torch": "x"}, git_commit="abc",
                        started="2026-01-01T00:00:00", machine="test machine", status=status, seconds=120.0)
@@ -43,15 +48,33 @@ def test_report_from_records_alone(tmp_path, mnist_dir):
     readme.write_text(f"intro\n{README_START}\nold\n{README_END}\noutro\n")
     section = write_report(folders, runs, readme, mnist_dir)
     text = readme.read_text()
-    assert text.startswith("intro\n") and text.endswith("outro\n") and "old" not in text
+    assert text.startswith("intro\n") and text.endswith("outro\n") and "\nold\n" not in text
     target = "≥ 99.40% in 3 of the last 5"
-    assert f"| model3 | 7,944 | 28 | 1 | 99.23 | 99.43 (3) | 99.38 | {target} | 4/5 | yes | 2.0 min | cpu | a |" in section
-    assert f"| model3 | 7,944 | 28 | 2 | 99.19 | 99.39 (3) | 99.37 | {target} | 0/5 | no |" in section
+    row = f"| model3 (epochs=6) | 7,944 | 28 | 1 | 99.23 | 99.43 (3) | 99.38 | {target} | 4/5 | yes | 2.0 min | cpu | a |"
+    assert row in section
+    assert f"| model3 (epochs=6) | 7,944 | 28 | 2 | 99.19 | 99.39 (3) | 99.37 | {target} | 0/5 | no |" in section
     assert "| model1 | 7,944 | 28 | 1 | 98.70 | 98.90 (1) | 98.90 | - | - | partial: 2 of 15 epochs, CPU |" in section
-    assert "| model3 | 2 | 99.21 ± 0.03 | 99.41 ± 0.03 | 99.38 ± 0.01 | 2.00 ± 2.83 | 1/2 |" in section
-    for name in ("model3.png", "model1.png", "comparison.png", "misclassified.png", "report.md"):
+    assert "| model3 (epochs=6) | 2 | 99.21 ± 0.03 | 99.41 ± 0.03 | 99.38 ± 0.01 | 99.37 ± 0.06 | 2.00 ± 2.83 | 1/2 |" in section
+    for name in ("model3-epochs-6.png", "model1.png", "comparison.png", "misclassified.png", "report.md"):
         assert (runs / name).stat().st_size > 1000 or name == "report.md"
     assert write_report(folders, runs, readme, mnist_dir) == section
+
+
+def test_runs_of_one_model_are_grouped_by_recipe(tmp_path, mnist_dir):
+    """The file's recipe, the published one and any other are separate rows, spreads and plots."""
+    full = [99.0] * 10 + [99.41, 99.42, 99.40, 99.44, 99.45]
+    published = asdict(models.get_published_recipe("model3"))
+    folders = [fake_run(tmp_path / f"current{seed}", "model3", seed, full) for seed in (1, 2)]
+    folders += [fake_run(tmp_path / f"published{seed}", "model3", seed, full, recipe=published) for seed in (1, 2)]
+    folders += [fake_run(tmp_path / "other", "model3", 1, full, recipe={"lr": 0.05, "momentum": 0.8})]
+    runs = load_runs(folders)
+    assert [group_name(run.record) for run in runs] == ["model3"] * 2 + ["model3 (lr=0.05 momentum=0.8)"] + \
+        ["model3 (published recipe)"] * 2
+    section = write_report(folders, tmp_path, None, mnist_dir)
+    for group in ("model3", "model3 (published recipe)"):
+        assert f"| {group} | 2 | 99.25 ± 0.00 | 99.45 ± 0.00 | 99.45 ± 0.00 | 99.42 ± 0.00 | 5.00 ± 0.00 | 2/2 |" in section
+    for name in ("model3.png", "model3-published-recipe.png", "model3-lr-0.05-momentum-0.8.png"):
+        assert f"]({name})" in section and (tmp_path / name).stat().st_size > 1000
 
 
 def test_report_of_a_missing_record_is_one_line_exit_2(tmp_path, capsys):
