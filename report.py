@@ -312,9 +312,10 @@ def readme_section(runs: list[Run], images: dict[str, str], wrong_count: int | N
     parts = [
         "## Results",
         "",
-        "Measured with the committed code and each model's recipe, from the run records in "
-        "[`results/`](results/); this section and its plots are generated from them by "
-        "`python main.py --report results/*/`. "
+        "Measured with the committed code, from the run records in [`results/`](results/); this section and its "
+        "plots are generated from them by `python main.py --report results/*/`. A row's model is run with the "
+        "recipe in its file; a name in brackets says how its recipe differed (the published recipe, or the "
+        "settings changed), and its mean ± std is its own. "
         f"Machine: {'; '.join(machines)}. torch {', '.join(torches)}.",
         "",
         results_table(records, with_run_ids=True),

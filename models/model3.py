@@ -16,8 +16,8 @@ multiplied by 0.147 every 4 epochs; ColorJitter + RandomRotation(±7°) augmenta
 recipe (lr 0.5, momentum 0.9, no weight decay, StepLR every 6 epochs by 0.1, batch 128) is
 `PUBLISHED_RECIPE`; the README's table shows its runs as their own rows.
 
-How the recipe was chosen (validation split: trained on the first 50,000 training images, scored on
-the other 10,000; the test set was not read until the choice was made):
+How the recipe was chosen:
+On the validation split: trained on the first 50,000 training images, scored on the other 10,000.
 - A 20-trial search within SGD + StepLR (`--tune`, seed 1, 2026-11-24): trial 15 scored 99.348%
   (mean validation accuracy over epochs 10-14), the hand-tuned recipe's neighbourhood (lr 0.5, weight
   decay 1e-4, StepLR(6, 0.1), batch 128) 99.23%. One seed per trial, and the seeds of one recipe
@@ -30,7 +30,22 @@ the other 10,000; the test set was not read until the choice was made):
   test-set runs below are its confirmation, not its selection. (One fact about the old recipe was
   already known from the test set: on this machine its seed 1 had missed the target.)
 
-Why it works:
+Results on the test set:
+Runs of 2026-11-24, trained on the full training set; every run's figures are in the README's table.
+- This recipe, seeds 1-5 (commit 3a1d41d): 5, 4, 5, 5 and 2 of the last 5 epochs at 99.40% or
+  more; mean accuracy over the last 5 epochs 99.436 ± 0.032% (99.43, 99.41, 99.46, 99.47, 99.40),
+  best 99.43-99.51%. Four seeds meet the target; seed 5 does not: 99.45% at epoch 10, then
+  99.39, 99.39, 99.39, 99.40 - one test image short in three epochs. The margin asked for (a mean
+  of 99.42% or more over seeds) holds; "every seed" does not, by one image.
+- The published recipe on this package's pipeline, seeds 1-3 (commit 4342b1d): 5, 0 and 5 of the
+  last 5; mean 99.405 ± 0.089%. Its seed 2 ends at 99.26-99.34%. The searched recipe's seeds
+  spread a third as much. (Its seed 1's 6.9 minutes include tests that shared the CPU.)
+- So within SGD + StepLR, the recipe the search found and validation confirmed narrows the spread
+  across seeds but does not lift the worst seed clear of the line. What came closest is this
+  recipe (4 of 5 seeds; seed 5 at 2 of 5). Not tried, for want of time on this machine: a search
+  scored on the worst seed instead of the mean, and longer training at the smallest rate.
+
+Why these settings:
 - Weight decay matters with batch norm: the convolutions feed batch norm, so their scale does not
   change the output. Without weight decay their norms grow under a large learning rate and the
   effective step shrinks by itself, leaving the StepLR drops little to anneal; a little weight decay
