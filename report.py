@@ -223,6 +223,30 @@ def plot_comparison(runs: list[Run], path: Path) -> None:
     save_figure(figure, path)
 
 
+LAST_EPOCHS = 5  # the parameters plot's accuracy: the end of training, not one lucky epoch
+
+
+def plot_parameters(runs: list[Run], path: Path) -> None:
+    """The story in one picture: parameters (log scale) against late test accuracy, one point per run."""
+    plt = pyplot()
+    figure, axis = plt.subplots(figsize=(8, 4))
+    for index, (name, group) in enumerate(by_group(runs).items()):
+        axis.scatter([run.record.parameters for run in group],
+                     [statistics.mean(run.record.test_accuracies[-LAST_EPOCHS:]) for run in group],
+                     color=f"C{index}", alpha=0.7,
+                     label=f"{name}: {group[0].record.parameters:,} parameters, {len(group)} run(s)")
+    draw_targets(axis, [run.record for run in runs])
+    axis.set(xscale="log", xlabel="parameters", ylabel=f"test accuracy %, mean of the last {LAST_EPOCHS} epochs",
+             title="Parameters against test accuracy (each point a run)")
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    axis.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
+    axis.xaxis.set_minor_formatter(NullFormatter())
+    axis.legend(fontsize=8)
+    axis.grid(alpha=0.3, which="both")
+    save_figure(figure, path)
+
+
 def misclassified(run: Run, directory: Path) -> list[dict]:
     """The best checkpoint's wrong test predictions; computed once from best.pt, then read from the JSON."""
     saved = run.folder / MISCLASSIFIED_FILE
@@ -318,6 +342,8 @@ def readme_section(runs: list[Run], images: dict[str, str], wrong_count: int | N
         "settings changed), and its mean ± std is its own. "
         f"Machine: {'; '.join(machines)}. torch {', '.join(torches)}.",
         "",
+        f"![Parameters against test accuracy]({images['parameters']})",
+        "",
         results_table(records, with_run_ids=True),
         "",
         "Each row is reproduced by:",
@@ -365,6 +391,8 @@ def write_report(folders: list[Path], out: Path, readme: Path | None, data_dir: 
         images[name] = relative(out / image_name(name))
     plot_comparison(plotted, out / "comparison.png")
     images["comparison"] = relative(out / "comparison.png")
+    plot_parameters(plotted, out / "parameters.png")
+    images["parameters"] = relative(out / "parameters.png")
     wrong_count = None
     if model3_runs(plotted):
         best = max(model3_runs(plotted), key=lambda run: run.record.best_test_acc)

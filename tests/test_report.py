@@ -49,13 +49,15 @@ def test_report_from_records_alone(tmp_path, mnist_dir):
     section = write_report(folders, runs, readme, mnist_dir)
     text = readme.read_text()
     assert text.startswith("intro\n") and text.endswith("outro\n") and "\nold\n" not in text
+    assert section.index("](runs/parameters.png)") < section.index("| model |")  # the picture opens the Results
     target = "≥ 99.40% in 3 of the last 5"
     row = f"| model3 (epochs=6) | 7,944 | 28 | 1 | 99.23 | 99.43 (3) | 99.38 | {target} | 4/5 | yes | 2.0 min | cpu | a |"
     assert row in section
     assert f"| model3 (epochs=6) | 7,944 | 28 | 2 | 99.19 | 99.39 (3) | 99.37 | {target} | 0/5 | no |" in section
     assert "| model1 | 7,944 | 28 | 1 | 98.70 | 98.90 (1) | 98.90 | - | - | partial: 2 of 15 epochs, CPU |" in section
     assert "| model3 (epochs=6) | 2 | 99.21 ± 0.03 | 99.41 ± 0.03 | 99.38 ± 0.01 | 99.37 ± 0.06 | 2.00 ± 2.83 | 1/2 |" in section
-    for name in ("model3-epochs-6.png", "model1.png", "comparison.png", "misclassified.png", "report.md"):
+    for name in ("model3-epochs-6.png", "model1.png", "comparison.png", "parameters.png", "misclassified.png",
+                 "report.md"):
         assert (runs / name).stat().st_size > 1000 or name == "report.md"
     assert write_report(folders, runs, readme, mnist_dir) == section
 
