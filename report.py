@@ -228,6 +228,8 @@ LAST_EPOCHS = 5  # the parameters plot's accuracy: the end of training, not one 
 
 def plot_parameters(runs: list[Run], path: Path) -> None:
     """The story in one picture: parameters (log scale) against late test accuracy, one point per run."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
     plt = pyplot()
     figure, axis = plt.subplots(figsize=(8, 4))
     for index, (name, group) in enumerate(by_group(runs).items()):
@@ -238,8 +240,6 @@ def plot_parameters(runs: list[Run], path: Path) -> None:
     draw_targets(axis, [run.record for run in runs])
     axis.set(xscale="log", xlabel="parameters", ylabel=f"test accuracy %, mean of the last {LAST_EPOCHS} epochs",
              title="Parameters against test accuracy (each point a run)")
-    from matplotlib.ticker import FuncFormatter, NullFormatter
-
     axis.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
     axis.xaxis.set_minor_formatter(NullFormatter())
     axis.legend(fontsize=8)
