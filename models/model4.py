@@ -26,7 +26,6 @@ def conv_bn_relu(in_channels: int, out_channels: int) -> nn.Sequential:
 class Model4(nn.Module):
     def __init__(self) -> None:
         super().__init__()
-        self.dropout = nn.Dropout(0.05)
         self.block1 = conv_bn_relu(1, 8)                           # 26x26, RF 3
         self.block2 = conv_bn_relu(8, 12)                          # 24x24, RF 5
         self.transition = nn.Sequential(nn.Conv2d(12, 8, 1, bias=False),
@@ -38,7 +37,6 @@ class Model4(nn.Module):
                                   nn.Conv2d(12, 10, 1, bias=False))
 
     def forward(self, x):
-        x = self.dropout(self.block2(self.dropout(self.block1(x))))
-        x = self.transition(x)
-        x = self.dropout(self.block5(self.dropout(self.block4(self.dropout(self.block3(x))))))
+        x = self.transition(self.block2(self.block1(x)))
+        x = self.block5(self.block4(self.block3(x)))
         return F.log_softmax(self.head(x).flatten(1), dim=1)
