@@ -60,7 +60,7 @@ def test_model3_summary_table_is_the_published_one():
     assert len(table_rows(table)) == 24 and "Total params: 7,944" in table
 
 
-@pytest.mark.parametrize("name", ["model1", "model2", "model3"])
+@pytest.mark.parametrize("name", models.available())
 def test_forward_gives_log_probabilities(name):
     model = models.get_model(name).eval()
     with torch.inference_mode():
@@ -84,17 +84,17 @@ def test_model3_receptive_field_and_macs_worked_by_hand():
 
 
 def test_names_and_aliases():
-    assert models.available() == ["model1", "model2", "model3"]
+    assert models.available() == ["model1", "model2", "model3", "model4"]
     assert type(models.get_model("Model3")).__name__ == type(models.get_model(3)).__name__ == "Model3"
     assert models.get_model("model3") is not models.get_model("model3")
 
 
 def test_unknown_name_lists_the_available_models():
-    with pytest.raises(models.UnknownModelError, match="available: model1, model2, model3"):
+    with pytest.raises(models.UnknownModelError, match="available: model1, model2, model3, model4"):
         models.get_model("resnet50")
 
 
-@pytest.mark.parametrize("name", ["model1", "model2", "model3"])
+@pytest.mark.parametrize("name", models.available())
 def test_every_recipe_is_complete_and_valid(name):
     recipe = models.get_recipe(name)
     assert all(getattr(recipe, field) is not None for field in ("epochs", "batch_size", "lr", "momentum",
@@ -117,15 +117,15 @@ def test_a_new_model_file_is_discovered_with_no_other_edit(tmp_path):
     for item in ("models", "utils.py", "settings.py", "records.py", "files.py"):
         source = ROOT / item
         (shutil.copytree if source.is_dir() else shutil.copy)(source, tmp_path / item)
-    (tmp_path / "models" / "model4.py").write_text(textwrap.dedent("""
-        '''Model4 - a test model. Target: none. Recipe: tiny.'''
+    (tmp_path / "models" / "model5.py").write_text(textwrap.dedent("""
+        '''Model5 - a test model. Target: none. Recipe: tiny.'''
         import torch.nn.functional as F
         from torch import nn
         from settings import SGDRecipe
 
         RECIPE = SGDRecipe(epochs=1, batch_size=8, lr=0.1, momentum=0.0, step_size=1, gamma=1.0, augment=False)
 
-        class Model4(nn.Module):
+        class Model5(nn.Module):
             def __init__(self):
                 super().__init__()
                 self.fc = nn.Linear(784, 10)
@@ -134,7 +134,7 @@ def test_a_new_model_file_is_discovered_with_no_other_edit(tmp_path):
                 return F.log_softmax(self.fc(x.flatten(1)), dim=1)
         """))
     probe = ("import models; print(models.available()); "
-             "print(type(models.get_model(4)).__name__, models.get_recipe('model4').batch_size)")
+             "print(type(models.get_model(5)).__name__, models.get_recipe('model5').batch_size)")
     done = run_cli("-c", probe, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split("\n")[:2] == ["['model1', 'model2', 'model3', 'model4']", "Model4 8"]
+    assert done.stdout.split("\n")[:2] == ["['model1', 'model2', 'model3', 'model4', 'model5']", "Model5 8"]
