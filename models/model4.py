@@ -23,13 +23,11 @@ def conv_bn_relu(in_channels: int, out_channels: int) -> nn.Sequential:
                          nn.BatchNorm2d(out_channels), nn.ReLU())
 
 
-def separable_bn_relu(channels: int, padding: int = 0) -> nn.Sequential:
-    """A 3x3 depthwise then a 1x1 pointwise convolution, each with batch norm and ReLU: 9c + c^2 + 4c
-    parameters instead of 9c^2 + 2c."""
-    return nn.Sequential(nn.Conv2d(channels, channels, 3, padding=padding, groups=channels, bias=False),
-                         nn.BatchNorm2d(channels), nn.ReLU(),
-                         nn.Conv2d(channels, channels, 1, bias=False),
-                         nn.BatchNorm2d(channels), nn.ReLU())
+def separable_bn_relu(in_channels: int, out_channels: int, padding: int = 0) -> nn.Sequential:
+    """A 3x3 depthwise then a 1x1 pointwise convolution: 9 c_in + c_in c_out parameters instead of 9 c_in c_out."""
+    return nn.Sequential(nn.Conv2d(in_channels, in_channels, 3, padding=padding, groups=in_channels, bias=False),
+                         nn.Conv2d(in_channels, out_channels, 1, bias=False),
+                         nn.BatchNorm2d(out_channels), nn.ReLU())
 
 
 class Model4(nn.Module):
@@ -39,14 +37,16 @@ class Model4(nn.Module):
         self.block2 = conv_bn_relu(8, 12)                          # 24x24, RF 5
         self.transition = nn.Sequential(nn.Conv2d(12, 8, 1, bias=False),
                                         nn.MaxPool2d(2))           # 12x12, RF 6
-        self.block3 = conv_bn_relu(8, 20)                          # 10x10, RF 10
-        self.block4 = separable_bn_relu(20)                        # 8x8,   RF 14
-        self.block5 = separable_bn_relu(20)                        # 6x6,   RF 18
-        self.block6 = separable_bn_relu(20, padding=1)             # 6x6,   RF 22
-        self.head = nn.Sequential(nn.AvgPool2d(6),                 # 1x1,   RF 42
+        self.features = nn.Sequential(separable_bn_relu(8, 20),              # 10x10, RF 10
+                                      separable_bn_relu(20, 20),             # 8x8,   RF 14
+                                      separable_bn_relu(20, 20),             # 6x6,   RF 18
+                                      separable_bn_relu(20, 20, padding=1),  # 6x6,   RF 22
+                                      separable_bn_relu(20, 20, padding=1),  # 6x6,   RF 26
+                                      separable_bn_relu(20, 20, padding=1))  # 6x6,   RF 30
+        self.head = nn.Sequential(nn.AvgPool2d(6),                 # 1x1,   RF 50
                                   nn.Conv2d(20, 10, 1, bias=False))
 
     def forward(self, x):
         x = self.transition(self.block2(self.block1(x)))
-        x = self.block6(self.block5(self.block4(self.block3(x))))
+        x = self.features(x)
         return F.log_softmax(self.head(x).flatten(1), dim=1)
