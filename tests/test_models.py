@@ -38,6 +38,34 @@ PUBLISHED_MODEL3_TABLE = """
            Conv2d-24             [-1, 10, 1, 1]             160
 """
 
+MODEL4_TABLE = """
+            Conv2d-1            [-1, 8, 26, 26]              72
+       BatchNorm2d-2            [-1, 8, 26, 26]              16
+              ReLU-3            [-1, 8, 26, 26]               0
+            Conv2d-4           [-1, 12, 24, 24]             864
+       BatchNorm2d-5           [-1, 12, 24, 24]              24
+              ReLU-6           [-1, 12, 24, 24]               0
+            Conv2d-7            [-1, 8, 24, 24]              96
+         MaxPool2d-8            [-1, 8, 12, 12]               0
+            Conv2d-9           [-1, 20, 10, 10]           1,440
+      BatchNorm2d-10           [-1, 20, 10, 10]              40
+             ReLU-11           [-1, 20, 10, 10]               0
+           Conv2d-12             [-1, 20, 8, 8]             180
+           Conv2d-13             [-1, 20, 8, 8]             400
+      BatchNorm2d-14             [-1, 20, 8, 8]              40
+             ReLU-15             [-1, 20, 8, 8]               0
+           Conv2d-16             [-1, 20, 6, 6]             180
+           Conv2d-17             [-1, 20, 6, 6]             400
+      BatchNorm2d-18             [-1, 20, 6, 6]              40
+             ReLU-19             [-1, 20, 6, 6]               0
+           Conv2d-20             [-1, 20, 6, 6]             180
+           Conv2d-21             [-1, 20, 6, 6]             400
+      BatchNorm2d-22             [-1, 20, 6, 6]              40
+             ReLU-23             [-1, 20, 6, 6]               0
+        AvgPool2d-24             [-1, 20, 1, 1]               0
+           Conv2d-25             [-1, 10, 1, 1]             200
+"""
+
 
 def table_rows(text: str) -> list[list[str]]:
     """Rows of a torchsummary table as (name, shape, params) cells, ignoring column padding."""
@@ -49,9 +77,15 @@ def table_rows(text: str) -> list[list[str]]:
     return rows
 
 
-@pytest.mark.parametrize("name,count", [("model1", 6_379_786), ("model2", 16_352), ("model3", 7_944)])
+@pytest.mark.parametrize("name,count", [("model1", 6_379_786), ("model2", 16_352), ("model3", 7_944), ("model4", 4_612)])
 def test_parameter_counts_are_the_published_ones(name, count):
     assert parameter_count(models.get_model(name)) == count
+
+
+def test_model4_is_within_its_budget_and_its_summary_table_is_pinned():
+    table = torchsummary_table(models.get_model("model4"))
+    assert table_rows(table) == table_rows(MODEL4_TABLE)
+    assert "Total params: 4,612" in table and parameter_count(models.get_model("model4")) <= 5_000
 
 
 def test_model3_summary_table_is_the_published_one():
@@ -81,6 +115,22 @@ def test_model3_receptive_field_and_macs_worked_by_hand():
                8 * 8 * 16 * 144, 6 * 6 * 16 * 144, 10 * 16]
     assert [row.macs for row in convs] == by_hand
     assert sum(row.macs for row in rows) == 1_299_400
+
+
+def test_model4_receptive_field_and_macs_worked_by_hand():
+    rows = layer_geometry(models.get_model("model4"))
+    convs = [row for row in rows if row.name.startswith("Conv2d")]
+    # As Model3 up to block3 (3, 5, 5, pool 6, 10); each separable block adds 4 with its depthwise
+    # conv (jump 2) and nothing with its 1x1; block6 is padded but still grows the field; the 6x6
+    # average pool adds (6 - 1) * 2 = 10.
+    assert [row.receptive_field for row in convs] == [3, 5, 5, 10, 14, 14, 18, 18, 22, 22, 32]
+    assert rows[-1].receptive_field == 32
+    # A depthwise conv multiplies each output by one input channel's 3x3 patch: 9 MACs, not 9 x channels.
+    by_hand = [26 * 26 * 8 * 9, 24 * 24 * 12 * 72, 24 * 24 * 8 * 12, 10 * 10 * 20 * 72,
+               8 * 8 * 20 * 9, 8 * 8 * 20 * 20, 6 * 6 * 20 * 9, 6 * 6 * 20 * 20, 6 * 6 * 20 * 9, 6 * 6 * 20 * 20,
+               10 * 20]
+    assert [row.macs for row in convs] == by_hand
+    assert sum(row.macs for row in rows) == 824_712
 
 
 def test_names_and_aliases():

@@ -1,4 +1,5 @@
 """--tune: a small Optuna study end to end, workers sharing one storage, Ctrl-C and continue, bad input."""
+import dataclasses
 import json
 import signal
 import subprocess
@@ -129,3 +130,12 @@ def test_a_search_space_naming_an_unknown_field_is_refused_before_training(tmp_p
     with pytest.raises(ConfigError, match="SGDRecipe has no setting 'colour'"):
         tiny_study(tmp_path, mnist_dir)
     assert not (tmp_path / "model3-tune").exists()
+
+
+@pytest.mark.parametrize("name", models.available())
+def test_every_models_search_space_names_its_recipes_fields_and_leaves_fixed_ones(name):
+    recipe = models.get_recipe(name)
+    trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0)).ask()
+    suggested = tune.search_space(name)(trial, recipe, {"lr"})
+    assert suggested and "lr" not in suggested
+    assert dataclasses.replace(recipe, **suggested) != recipe
