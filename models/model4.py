@@ -6,9 +6,9 @@ Target:
   seeds 1, 2 and 3.
 
 Recipe:
-Model3's, the one its recipe search found (SGD with momentum 0.83, lr 0.88, weight decay 6.1e-5,
-batch 64, the rate multiplied by 0.147 every 4 epochs; the published augmentation). The model
-shares Model3's front and training method, and the tiny-recipe checks below did not beat it.
+Model3's searched recipe (SGD with momentum 0.83, lr 0.88, batch 64, the rate multiplied by 0.147
+every 4 epochs; the published augmentation) with 2.5 times its weight decay: 1.5e-4 instead of
+6.1e-5, chosen on the validation split (below).
 
 Where the parameters go:
 - block1, 3x3 conv 1 -> 8 + batch norm:                     72 + 16 =    88  (26x26, RF 3)
@@ -53,9 +53,9 @@ from settings import Recipe, SGDRecipe
 if TYPE_CHECKING:
     import optuna
 
-# Model3's searched recipe: the same front, training method and data (see the notes).
+# Model3's searched recipe with more weight decay: without dropout it scored higher on validation (see the notes).
 RECIPE = SGDRecipe(epochs=15, batch_size=64, lr=0.8801502858461098, momentum=0.8285934066041577,
-                   weight_decay=6.0849321160795366e-05, step_size=4, gamma=0.1466624901477834, augment=True)
+                   weight_decay=1.5e-4, step_size=4, gamma=0.1466624901477834, augment=True)
 TARGET = Target(99.40, hits=3, window=5)  # Model3's target, with fewer parameters
 
 
