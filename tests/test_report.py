@@ -6,7 +6,8 @@ import pytest
 import models
 
 from main import main
-from report import README_END, README_START, group_name, load_runs, results_table, reproduce_command, write_report
+from report import (README_END, README_START, current_parameters, group_name, load_runs, results_table,
+                    reproduce_command, write_report)
 from records import EpochRecord, RunRecord, Target
 from settings import config_for
 from tests.conftest import ROOT
@@ -24,9 +25,11 @@ def test_readme_results_table_is_what_the_report_makes_from_results():
 
 
 def fake_run(folder, model, seed, accuracies, status="completed", planned=None, target=Target(99.40, 3, 5),
-             recipe=None):
-    config = config_for(model, seed=seed, recipe_overrides={"epochs": planned or len(accuracies)} | (recipe or {}))
-    record = RunRecord(run_id=folder.name, model=model, parameters=7944, receptive_field=28, macs_per_image=1,
+             recipe=None, parameters=None, validation=False):
+    config = config_for("model3" if model not in models.available() else model, seed=seed, validation=validation,
+                        recipe_overrides={"epochs": planned or len(accuracies)} | (recipe or {}))
+    parameters = parameters or (current_parameters(model) if model in models.available() else 1)
+    record = RunRecord(run_id=folder.name, model=model, parameters=parameters, receptive_field=28, macs_per_image=1,
                        seed=seed, device="cpu", config=config.to_json(), target=target, versions={"torch": "x"}, git_commit="abc",
                        started="2026-01-01T00:00:00", machine="test machine", status=status, seconds=120.0)
     record.epochs = [EpochRecord(i, 0.1, 0.1, acc - 0.2, 0.05, acc, 1.0) for i, acc in enumerate(accuracies)]
@@ -54,7 +57,7 @@ def test_report_from_records_alone(tmp_path, mnist_dir):
     row = f"| model3 (epochs=6) | 7,944 | 28 | 1 | 99.23 | 99.43 (3) | 99.38 | {target} | 4/5 | yes | 2.0 min | cpu | a |"
     assert row in section
     assert f"| model3 (epochs=6) | 7,944 | 28 | 2 | 99.19 | 99.39 (3) | 99.37 | {target} | 0/5 | no |" in section
-    assert "| model1 | 7,944 | 28 | 1 | 98.70 | 98.90 (1) | 98.90 | - | - | partial: 2 of 15 epochs, CPU |" in section
+    assert "| model1 | 6,379,786 | 28 | 1 | 98.70 | 98.90 (1) | 98.90 | - | - | partial: 2 of 15 epochs, CPU |" in section
     assert "| model3 (epochs=6) | 2 | 99.21 ± 0.03 | 99.41 ± 0.03 | 99.38 ± 0.01 | 99.37 ± 0.06 | 2.00 ± 2.83 | 1/2 |" in section
     for name in ("model3-epochs-6.png", "model1.png", "comparison.png", "parameters.png", "misclassified.png",
                  "report.md"):
@@ -77,6 +80,20 @@ def test_runs_of_one_model_are_grouped_by_recipe(tmp_path, mnist_dir):
         assert f"| {group} | 2 | 99.25 ± 0.00 | 99.45 ± 0.00 | 99.45 ± 0.00 | 99.42 ± 0.00 | 5.00 ± 0.00 | 2/2 |" in section
     for name in ("model3.png", "model3-published-recipe.png", "model3-lr-0.05-momentum-0.8.png"):
         assert f"]({name})" in section and (tmp_path / name).stat().st_size > 1000
+
+
+def test_validation_runs_changed_networks_and_retired_models_are_their_own_rows(tmp_path, mnist_dir):
+    """Design records: a validation run, a network since changed (same name) and a model file since removed."""
+    full = [99.0] * 10 + [99.41, 99.42, 99.40, 99.44, 99.45]
+    folders = [fake_run(tmp_path / "test", "model4", 1, full),
+               fake_run(tmp_path / "validation", "model4", 1, full, validation=True),
+               fake_run(tmp_path / "older", "model4", 1, full, validation=True, parameters=4720),
+               fake_run(tmp_path / "retired", "model9", 1, full, validation=True, parameters=3712)]
+    names = [group_name(load_runs([folder])[0].record) for folder in folders]
+    assert names == ["model4", "model4 (validation)", "model4 (validation, 4,720 parameters at abc)",
+                     "model9 (validation, not in models/ now)"]
+    section = write_report(folders, tmp_path, None, mnist_dir)
+    assert "# model9 seed 1: not in models/ now; commit abc has it" in section
 
 
 def test_report_of_a_missing_record_is_one_line_exit_2(tmp_path, capsys):
