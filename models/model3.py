@@ -11,8 +11,9 @@ Published results (one run, GPU, batch 128):
 
 Recipe:
 SGD with momentum and StepLR, as published, with the settings the recipe search found (trial 15
-of results/tuning/model3-tune): lr 0.88, momentum 0.83, weight decay 6.1e-5, batch 64, the rate
-multiplied by 0.147 every 4 epochs; ColorJitter + RandomRotation(±7°) augmentation. The published
+of results/tuning/model3-tune): lr 0.88, momentum 0.83, batch 64, the rate multiplied by 0.147
+every 4 epochs; ColorJitter + RandomRotation(±7°) augmentation; and weight decay 1.5e-4, where
+trial 15 had 6.1e-5, taken from Model4's design and confirmed on validation. The published
 recipe (lr 0.5, momentum 0.9, no weight decay, StepLR every 6 epochs by 0.1, batch 128) is
 `PUBLISHED_RECIPE`; the README's table shows its runs as their own rows.
 
@@ -29,6 +30,11 @@ On the validation split: trained on the first 50,000 training images, scored on 
   Trial 15 became the recipe because it is the search's choice and not worse on validation; the
   test-set runs below are its confirmation, not its selection. (One fact about the old recipe was
   already known from the test set: on this machine its seed 1 had missed the target.)
+- Weight decay 1.5e-4 (`--validation --seeds 1 2 3 --weight-decay 1.5e-4`, commit 601a8ba):
+  Model4's design found it better than 6.1e-5 on validation (99.309 against 99.245 over three
+  seeds). On Model3, with the rule written down before the runs (adopt only if the mean beats
+  99.281 and the worst seed beats trial 15's worst, 99.212): 99.382 / 99.360 / 99.290, mean
+  99.344, worst 99.290. Adopted. (Known from the test set before: trial 15's seed 5 missed.)
 
 Results on the test set:
 Runs of 2026-11-24, trained on the full training set; every run's figures are in the README's table.
@@ -62,9 +68,10 @@ from torch import nn
 from records import Target
 from settings import SGDRecipe
 
-# Trial 15 of the recipe search, confirmed on the validation split over seeds 1-3 (see the notes).
+# Trial 15 of the recipe search with Model4's weight decay, each step chosen on the validation split over seeds
+# 1-3 (see the notes).
 RECIPE = SGDRecipe(epochs=15, batch_size=64, lr=0.8801502858461098, momentum=0.8285934066041577,
-                   weight_decay=6.0849321160795366e-05, step_size=4, gamma=0.1466624901477834, augment=True)
+                   weight_decay=1.5e-4, step_size=4, gamma=0.1466624901477834, augment=True)
 # As published: the same schedule without weight decay. Kept so the report names the runs made with it.
 PUBLISHED_RECIPE = SGDRecipe(epochs=15, batch_size=128, lr=0.5, momentum=0.9, weight_decay=0.0, step_size=6, gamma=0.1,
                              augment=True)
