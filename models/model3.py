@@ -38,18 +38,26 @@ On the validation split: trained on the first 50,000 training images, scored on 
 
 Results on the test set:
 Runs of 2026-11-24, trained on the full training set; every run's figures are in the README's table.
-- This recipe, seeds 1-5 (commit 3a1d41d): 5, 4, 5, 5 and 2 of the last 5 epochs at 99.40% or
-  more; mean accuracy over the last 5 epochs 99.436 ± 0.032% (99.43, 99.41, 99.46, 99.47, 99.40),
-  best 99.43-99.51%. Four seeds meet the target; seed 5 does not: 99.45% at epoch 10, then
-  99.39, 99.39, 99.39, 99.40 - one test image short in three epochs. The margin asked for (a mean
-  of 99.42% or more over seeds) holds; "every seed" does not, by one image.
+- This recipe (weight decay 1.5e-4), seeds 1-5 (commit 342e739, made once, after the choice):
+  5, 2, 5, 4 and 5 of the last 5 epochs at 99.40% or more; mean over the last 5 epochs
+  99.432 ± 0.029% (99.45, 99.39, 99.44, 99.42, 99.46), best 99.41-99.49%. Seeds 1, 3, 4 and 5
+  meet the target; seed 2 does not: 99.37, 99.41, 99.38, 99.37, 99.40 - two to three test
+  images short in three epochs.
+- Trial 15 as searched (weight decay 6.1e-5; the README's "model3 (weight_decay=6.08493e-05)"),
+  seeds 1-5 (commit 3a1d41d): 5, 4, 5, 5 and 2 of the last 5; 99.436 ± 0.032% (99.43, 99.41,
+  99.46, 99.47, 99.40); seed 5 misses: 99.45% at epoch 10, then 99.39, 99.39, 99.39, 99.40.
 - The published recipe on this package's pipeline, seeds 1-3 (commit 4342b1d): 5, 0 and 5 of the
-  last 5; mean 99.405 ± 0.089%. Its seed 2 ends at 99.26-99.34%. The searched recipe's seeds
+  last 5; mean 99.405 ± 0.089%. Its seed 2 ends at 99.26-99.34%. The searched recipes' seeds
   spread a third as much. (Its seed 1's 6.9 minutes include tests that shared the CPU.)
-- So within SGD + StepLR, the recipe the search found and validation confirmed narrows the spread
-  across seeds but does not lift the worst seed clear of the line. What came closest is this
-  recipe (4 of 5 seeds; seed 5 at 2 of 5). Not tried, for want of time on this machine: a search
-  scored on the worst seed instead of the mean, and longer training at the smallest rate.
+- So within SGD + StepLR: two recipes chosen on validation, the second 0.06 points ahead there,
+  give the same test picture - a mean of 99.43-99.44% with a spread of 0.03, four seeds of five
+  meeting the target and the fifth missing it by two or three images. The margin asked for (a
+  mean of 99.42% or more) holds for both; "every seed" does not. The validation gain did not carry
+  to the test set, which is what a 0.06-point difference over three seeds allows. At this size
+  the target sits about one standard deviation below the seeds' mean, so one seed in five
+  missing it is what the spread predicts; lifting the worst seed clear needs a higher mean, not a
+  luckier recipe. Not tried, for want of time on this machine: a search scored on the worst seed,
+  and longer training at the smallest rate.
 
 Why these settings:
 - Weight decay matters with batch norm: the convolutions feed batch norm, so their scale does not
