@@ -58,6 +58,7 @@ class RunRecord:
     started: str
     machine: str = "unknown"
     precision: str = "fp32"  # the forward pass's arithmetic, `auto` resolved
+    compiled: bool = False  # the training step ran under torch.compile (`--compile`, resolved)
     process: dict | None = None  # {"host", "pid"} of the process writing it, to tell a run that died
     target: Target | None = None
     status: str = "running"

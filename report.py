@@ -52,11 +52,13 @@ def current_parameters(model: str) -> int:
 
 
 def group_name(record: RunRecord) -> str:
-    """The row label: runs of one model, one network and one recipe, on one evaluation set, are one group
-    (seeds of one experiment). A network that has changed since shows its parameter count and commit then."""
+    """The row label: runs of one model, one network, one recipe and one way of computing (compiled or
+    not), on one evaluation set, are one group (seeds of one experiment). A network that has changed since shows its parameter count and commit then."""
     labels = [recipe_label(record)]
     if record.model in models.available() and record.parameters != current_parameters(record.model):
         labels.insert(0, f"{record.parameters:,} parameters at {record.git_commit[:7]}")
+    if record.compiled:
+        labels.insert(0, "compiled")
     if record.config.get("validation"):
         labels.insert(0, "validation")
     label = ", ".join(filter(None, labels))

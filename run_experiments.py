@@ -26,6 +26,8 @@ from settings import ConfigError, ExperimentConfig, describe
 from training import Diverged, evaluate, train_epoch
 from training.dropout import use_fast_dropout
 from training.checkpoint import STATE_FILE, load_state, save_best, save_state
+from training.compile import CompiledTraining
+from training.compile import resolve as resolve_compile
 from training.loops import test_line
 from training.optim import TrainingMethod
 from training.precision import Precision
@@ -43,6 +45,15 @@ def build_model(config: ExperimentConfig, device: torch.device) -> torch.nn.Modu
     if not config.torch_dropout and device.type == "cpu":
         use_fast_dropout(model)
     return model
+
+
+def compiles(config: ExperimentConfig, device: torch.device) -> bool:
+    return resolve_compile(config.compile, device, config.recipe.epochs * batches_per_epoch(config)[0])
+
+
+def trainer(model: torch.nn.Module, compiled: bool, config: ExperimentConfig) -> torch.nn.Module:
+    """What the training loop calls: the model itself, or its compiled training step."""
+    return CompiledTraining(model, config.recipe.batch_size) if compiled else model
 
 
 def training_method(config: ExperimentConfig, model: torch.nn.Module, batches_per_epoch: int) -> TrainingMethod:
@@ -74,8 +85,9 @@ def estimate_seconds(config: ExperimentConfig, timed_batches: int = 3) -> float:
         train_loader, test_loader = make_loaders(resolve_data_dir(config.data_dir), settings, device)
         batches = list(train_loader)
         precision = Precision(resolve_precision(config.precision, device), device)
-        train_epoch(probe, batches[:warm_up], optimizer, device, progress=False, precision=precision)
-        timed = train_epoch(probe, batches[warm_up:], optimizer, device, progress=False, precision=precision)
+        step = trainer(probe, compiles(config, device), config)
+        train_epoch(step, batches[:warm_up], optimizer, device, progress=False, precision=precision)
+        timed = train_epoch(step, batches[warm_up:], optimizer, device, progress=False, precision=precision)
         evaluate(probe, test_loader, device, precision)
         test = evaluate(probe, test_loader, device, precision)
     return config.recipe.epochs * (train_batches * timed.seconds / timed.batches + test_batches * test.seconds)
@@ -98,7 +110,7 @@ def new_record(config: ExperimentConfig, model: torch.nn.Module, device: torch.d
     return RunRecord(run_id=run_dir.name, model=config.model, parameters=parameter_count(model),
                      receptive_field=geometry[-1].receptive_field, macs_per_image=sum(g.macs for g in geometry),
                      seed=config.seed, device=describe_device(device), machine=machine_description(),
-                     precision=resolve_precision(config.precision, device),
+                     precision=resolve_precision(config.precision, device), compiled=compiles(config, device),
                      config=config.to_json(), versions=library_versions(), git_commit=git_commit(),
                      started=datetime.now().isoformat(timespec="seconds"), target=models.get_target(config.model))
 
@@ -157,7 +169,9 @@ def run_experiment(config: ExperimentConfig, position: int = 0, quiet: bool = Fa
         generators = random_generators(train_loader)
         method = training_method(config, model, len(train_loader))
         precision = Precision(record.precision, device)
-        log(f"Device: {device} ({torch.get_num_threads()} CPU threads), precision {precision.name}")
+        step = trainer(model, record.compiled, config)
+        log(f"Device: {device} ({torch.get_num_threads()} CPU threads), precision {precision.name}"
+            + (", training step compiled" if record.compiled else ""))
         log(f"Config: {describe(config)}")
         log(f"Training method: {method}")
         log(model_summary(model))
@@ -175,7 +189,7 @@ def run_experiment(config: ExperimentConfig, position: int = 0, quiet: bool = Fa
                 torch.set_num_threads(thread_share())
             lr = method.lr
             log(f"EPOCH: {epoch}  (lr {lr:g})")
-            train = train_epoch(model, train_loader, method.optimizer, device, method.batch_scheduler,
+            train = train_epoch(step, train_loader, method.optimizer, device, method.batch_scheduler,
                                 progress=config.progress, position=position, precision=precision)
             log.file_only(train.bar_line())
             if method.epoch_scheduler:

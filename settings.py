@@ -22,6 +22,7 @@ from typing import Any, Callable
 LOADERS = ("tensor", "torchvision")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+COMPILE = ("auto", "on", "off")
 SEED_LIMIT = 2**32  # numpy's seed range, the narrowest of the generators a run seeds
 
 
@@ -174,6 +175,10 @@ class ExperimentConfig:
     precision: str = setting("auto", choices=PRECISIONS,
                              help="arithmetic of the forward pass: fp32, bf16 (autocast), fp16 (CUDA, with a "
                                   "gradient scaler); auto: what training/precision.py found keeps the accuracy")
+    compile: str = setting("auto", choices=COMPILE,
+                           help="torch.compile the training step (full batches); auto: where a C++ compiler (CPU) "
+                                "or Triton (CUDA) is found and the run is long enough to repay the compilation "
+                                "(training/compile.py)")
     validation: bool = setting(False, help="train on the first 50,000 training images and evaluate on the last "
                                            "10,000 (five sixths and one sixth of a --limit-train subset), never "
                                            "reading the test set: how --tune scores recipes")
@@ -185,6 +190,7 @@ class ExperimentConfig:
 
     def __post_init__(self) -> None:
         import models
+        from training import compile as compiling
         from training.precision import resolve
         from utils import pick_device
 
@@ -197,6 +203,7 @@ class ExperimentConfig:
         try:
             models.canonical_name(self.model)
             resolve(self.precision, pick_device(self.device))
+            compiling.resolve(self.compile, pick_device(self.device), steps=0)
         except ValueError as error:
             raise ConfigError(str(error)) from None
 

@@ -8,6 +8,13 @@ ones. Same distribution, same scaling by 1 / (1 - p), same global torch generato
 `torch.manual_seed` governs it). The gaps come from uniform numbers by inversion, vectorised:
 about twice as fast as Tensor.geometric_, which takes a logarithm per draw in its serial
 random-number loop. Measured in benchmarks/speed.py.
+
+Under torch.compile the positions cannot be drawn (their number varies from call to call), and
+inductor's own random numbers cost a Philox evaluation per activation. There the mask is a hash
+of each activation's index and a per-call key: one multiply-xorshift pass that the compiler fuses
+into the batch norm and ReLU around it. The key is drawn from the global torch generator before
+every compiled forward (`new_keys`), and each call of the module in that forward advances it, so
+`torch.manual_seed` still governs the masks and no two calls share one.
 """
 import math
 
@@ -55,20 +62,45 @@ class _ZeroAndScale(torch.autograd.Function):
         return zero_and_scale(grad, positions, ctx.scale), None, None
 
 
+def hashed_keep_mask(shape: torch.Size, key: torch.Tensor, p: float) -> torch.Tensor:
+    """True where an activation is kept: a 32-bit integer hash of (index, key), uniform, compared with p.
+
+    The hash is lowbias32 (Chris Wellons' hash-prospector), in int32 arithmetic that wraps around;
+    the shifts are masked to make them logical.
+    """
+    x = torch.arange(math.prod(shape), dtype=torch.int32, device=key.device).view(shape) * -1640531535 + key
+    x = (x ^ ((x >> 16) & 0xFFFF)) * 0x21F0AAAD
+    x = (x ^ ((x >> 15) & 0x1FFFF)) * 0x735A2D97
+    x = x ^ ((x >> 15) & 0x1FFFF)
+    return x >= round(p * 2**32) - 2**31
+
+
 class Dropout(nn.Dropout):
-    """nn.Dropout whose mask, on the CPU, comes from geometric gaps (see the module docstring)."""
+    """nn.Dropout whose mask, on the CPU, costs a fraction of nn.Dropout's (see the module docstring)."""
+
+    key: torch.Tensor
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0 or x.device.type != "cpu" or self.p == 1:
             return super().forward(x)
+        if torch.compiler.is_compiling():
+            self.key.add_(1)
+            return x * hashed_keep_mask(x.shape, self.key, self.p) * (1 / (1 - self.p))
         return _ZeroAndScale.apply(x, dropped_positions(x.numel(), self.p), 1 / (1 - self.p))
 
 
-def use_fast_dropout(model: nn.Module) -> int:
-    """Switch every plain nn.Dropout in `model` to the fast one, in place; returns how many."""
-    switched = 0
+def use_fast_dropout(model: nn.Module) -> list[Dropout]:
+    """Switch every plain nn.Dropout in `model` to the fast one, in place; returns them."""
+    switched = []
     for module in model.modules():
         if type(module) is nn.Dropout:
             module.__class__ = Dropout
-            switched += 1
+            module.register_buffer("key", torch.zeros((), dtype=torch.int32), persistent=False)
+            switched.append(module)
     return switched
+
+
+def new_keys(dropouts: list[Dropout]) -> None:
+    """Fresh keys for the hashed masks of the next compiled forward, from the global torch generator."""
+    for dropout in dropouts:
+        dropout.key.random_(-2**31, 2**31 - 1)
