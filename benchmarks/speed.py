@@ -1,14 +1,15 @@
-"""Training speed of Model3: the published per-image pipeline against the in-memory tensor pipeline.
+"""Training speed of Model3: the published per-image pipeline against this package's defaults.
 
-    python benchmarks/speed.py            # about 3 minutes on a 2-core CPU
-    python benchmarks/speed.py --quick    # about 1 minute
+    python benchmarks/speed.py            # about 6 minutes on a 2-core CPU (compiling its variants included)
+    python benchmarks/speed.py --quick    # about 1 minute, without the compiled variants
 
 Both pipelines train on the same fixed subset of MNIST training images, in one process, after a
-warm-up. (a) is the published setup on a CPU: batch 64, ColorJitter + RandomRotation per PIL
-image through a DataLoader, nn.Dropout. (b) is this package's default: batch 128 (the recipe's),
-data as one tensor, augmentation on whole batches, the geometric-gap dropout. Throughputs are
-medians of repeated passes. GFLOP/s counts a training step as 3x the forward multiply-accumulates
-(forward, plus backward for inputs and for weights) at 2 FLOPs each.
+warm-up (which also compiles). (a) is the published setup on a CPU: batch 64, ColorJitter +
+RandomRotation per PIL image through a DataLoader, nn.Dropout. (b) is what `python main.py` runs
+for Model3 here: its recipe's batch, data as one tensor, augmentation on whole batches, the fast
+dropout, the training step compiled where `--compile auto` compiles. Throughputs are medians of
+repeated passes, taken in turns. GFLOP/s counts a training step as 3x the forward
+multiply-accumulates (forward, plus backward for inputs and for weights) at 2 FLOPs each.
 """
 import argparse
 import math
@@ -28,13 +29,22 @@ import models  # noqa: E402
 from data.loaders import TensorLoader, mnist_dataset, train_transform  # noqa: E402
 from data.mnist import ensure_mnist, resolve_data_dir  # noqa: E402
 from provenance import machine_description  # noqa: E402
+from run_experiments import compiles  # noqa: E402
+from settings import config_for  # noqa: E402
+from training import compile as compiling  # noqa: E402
+from training.compile import CompiledTraining  # noqa: E402
 from training.dropout import use_fast_dropout  # noqa: E402
 from training.precision import Precision, native_bf16, resolve  # noqa: E402
 
+from utils import layer_geometry, seed_everything  # noqa: E402
+
 CPU = torch.device("cpu")
 FP32, BF16 = Precision("fp32", CPU), Precision("bf16", CPU)
-DEFAULT = Precision(resolve("auto", CPU), CPU)  # what `python main.py` uses on this machine
-from utils import layer_geometry, seed_everything  # noqa: E402
+# What `python main.py --models model3` does on this machine: its recipe's batch, precision and compilation.
+DEFAULT_CONFIG = config_for("model3", device="cpu")
+BATCH = DEFAULT_CONFIG.recipe.batch_size
+DEFAULT = Precision(resolve("auto", CPU), CPU)
+DEFAULT_COMPILED = compiles(DEFAULT_CONFIG, CPU)
 
 
 def matmul_gflops(size: int = 2048, repeats: int = 10) -> float:
@@ -70,13 +80,18 @@ def activation_elements(model: torch.nn.Module) -> int:
     return sum(math.prod(row.output_shape) for row in layer_geometry(model))
 
 
-def make_model(fast_dropout: bool, channels_last: bool = False) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
+def make_model(fast_dropout: bool = True, compiled: bool = False, batch: int = BATCH, channels_last: bool = False,
+               dropout: float | None = None) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
+    """Model3 ready to train: what the loop calls (the model, or its compiled step) and its optimizer."""
     model = models.get_model("model3")
+    if dropout is not None:
+        model.dropout.p = dropout
     if fast_dropout:
         use_fast_dropout(model)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    return model.train(), torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    step = CompiledTraining(model, batch) if compiled else model
+    return step.train(), torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 
 
 def train_step(model, optimizer, images, labels, precision: Precision | None = None) -> None:
@@ -156,9 +171,13 @@ def compute_pass(model, optimizer, batches, channels_last: bool = False, precisi
     return run
 
 
+def fixed_batches(batch: int, images: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    return [(torch.randn(batch, 1, 28, 28), torch.randint(0, 10, (batch,))) for _ in range(images // batch)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="smaller subset, fewer repeats, no torch.compile")
+    parser.add_argument("--quick", action="store_true", help="smaller subset, fewer repeats, fewer variants")
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args()
     subset, repeats = (4096, 2) if args.quick else (10_000, 5)
@@ -168,23 +187,24 @@ def main() -> None:
     seed_everything(0)
     published_set = mnist_dataset(data_dir, True, train_transform(augment=True))
     published_loader = DataLoader(Subset(published_set, range(subset)), batch_size=64, shuffle=True)
-    tensor_loader = TensorLoader(published_set.data[:subset], published_set.targets[:subset], 128, True, True,
-                                 torch.device("cpu"), seed=0)
+    tensor_loader = TensorLoader(published_set.data[:subset], published_set.targets[:subset], BATCH, True, True,
+                                 CPU, seed=0)
     model3 = models.get_model("model3")
     macs, activations = sum(row.macs for row in layer_geometry(model3)), activation_elements(model3)
     ceiling, bandwidth = matmul_gflops(), stream_gbps()
+    default = f"batch {BATCH}, {DEFAULT.name}{', compiled' if DEFAULT_COMPILED else ''}"
 
     print(f"Machine: {machine_description()}, {torch.get_num_threads()} torch threads; torch {torch.__version__}; "
           f"native bf16: {'yes' if native_bf16(CPU) else 'no'}; subset {subset:,} images. Run it on an otherwise "
           "idle machine: other processes skew every figure.")
     rates = interleaved_rates({"a": (training_pass(*make_model(False), published_loader), subset),
-                               "b": (training_pass(*make_model(True), tensor_loader, DEFAULT), subset)}, repeats)
+                               "b": (training_pass(*make_model(compiled=DEFAULT_COMPILED), tensor_loader, DEFAULT),
+                                     subset)}, repeats)
     published, ours = statistics.median(rates["a"]), statistics.median(rates["b"])
     ratios = [b / a for a, b in zip(rates["a"], rates["b"])]
     print("\n| training, Model3 | images/s |\n|---|---|")
     print(f"| (a) published: batch 64, per-image PIL transforms, nn.Dropout, fp32 | {published:,.0f} |")
-    print(f"| (b) ours (the defaults): batch 128, tensor loader, batch augmentation, fast dropout, {DEFAULT.name} "
-          f"| {ours:,.0f} |")
+    print(f"| (b) ours (the defaults): {default}, tensor loader, batch augmentation, fast dropout | {ours:,.0f} |")
     print(f"\nSpeed-up b/a: {statistics.median(ratios):.2f}x (median of {repeats} interleaved pairs: "
           + ", ".join(f"{ratio:.2f}" for ratio in ratios) + ")")
 
@@ -199,49 +219,54 @@ def main() -> None:
           f"written, read back, gradient written and read) | {bandwidth['triad']:.1f} GB/s (STREAM triad; copy "
           f"{bandwidth['copy']:.1f}) | {moved:.1f} GB/s | {moved / bandwidth['triad']:.0%} |")
 
-    fixed_64 = [(torch.randn(64, 1, 28, 28), torch.randint(0, 10, (64,))) for _ in range(subset // 64)]
-    fixed_128 = [(torch.randn(128, 1, 28, 28), torch.randint(0, 10, (128,))) for _ in range(subset // 128)]
-    fixed_256 = [(torch.randn(256, 1, 28, 28), torch.randint(0, 10, (256,))) for _ in range(subset // 256)]
-    real_128 = [(images.clone(), labels.clone()) for images, labels in tensor_loader][:len(fixed_128)]
+    fixed_64, fixed_default = fixed_batches(64, subset), fixed_batches(BATCH, subset)
+    real = [(images.clone(), labels.clone()) for images, labels in tensor_loader][:len(fixed_default)]
     epoch = len(published_set)
     split = interleaved_rates({
         "(a) data loading alone: per-image PIL transforms, batch 64": (loading_pass(published_loader), subset),
-        "(a) compute alone: batch 64, nn.Dropout": (compute_pass(*make_model(False), fixed_64), len(fixed_64) * 64),
-        "(b) data loading alone: tensor slices + batch augmentation, batch 128": (loading_pass(tensor_loader), subset),
-        "(b) compute alone on random tensors: batch 128, fast dropout": (
-            compute_pass(*make_model(True), fixed_128, precision=DEFAULT), len(fixed_128) * 128),
+        "(a) compute alone: batch 64, nn.Dropout": (compute_pass(*make_model(False, batch=64), fixed_64),
+                                                    len(fixed_64) * 64),
+        f"(b) data loading alone: tensor slices + batch augmentation, batch {BATCH}": (loading_pass(tensor_loader),
+                                                                                      subset),
+        f"(b) compute alone on random tensors: {default}": (
+            compute_pass(*make_model(compiled=DEFAULT_COMPILED), fixed_default, precision=DEFAULT),
+            len(fixed_default) * BATCH),
         "(b) compute alone on real augmented batches, made beforehand": (
-            compute_pass(*make_model(True), real_128, precision=DEFAULT), len(real_128) * 128),
+            compute_pass(*make_model(compiled=DEFAULT_COMPILED), real, precision=DEFAULT), len(real) * BATCH),
         "(b) compute alone on real augmented batches, denormals flushed to zero": (
-            flushing_denormals(compute_pass(*make_model(True), real_128, precision=DEFAULT)), len(real_128) * 128),
+            flushing_denormals(compute_pass(*make_model(compiled=DEFAULT_COMPILED), real, precision=DEFAULT)),
+            len(real) * BATCH),
     }, repeats)
     print(f"\n| one {epoch:,}-image epoch, split (from the subset's rate) | seconds |\n|---|---|")
     for name, values in split.items():
         print(f"| {name} | {epoch / statistics.median(values):.1f} |")
 
     threads = torch.get_num_threads()
+    fixed_double = fixed_batches(2 * BATCH, subset)
     variants = {
-        "batch 128, nn.Dropout": compute_pass(*make_model(False), fixed_128),
-        "batch 128, fast dropout, fp32": compute_pass(*make_model(True), fixed_128),
-        "batch 128, nn.Dropout, bf16 autocast": compute_pass(*make_model(False), fixed_128, precision=BF16),
-        "batch 128, fast dropout, bf16 autocast": compute_pass(*make_model(True), fixed_128, precision=BF16),
-        "batch 256, fast dropout, fp32": compute_pass(*make_model(True), fixed_256),
-        "batch 256, fast dropout, bf16 autocast": compute_pass(*make_model(True), fixed_256, precision=BF16),
-        "batch 128, fast dropout, channels_last": compute_pass(*make_model(True, channels_last=True), fixed_128, True),
+        f"batch {BATCH}, nn.Dropout": compute_pass(*make_model(False), fixed_default),
+        f"batch {BATCH}, fast dropout": compute_pass(*make_model(), fixed_default),
+        f"batch {BATCH}, fast dropout, bf16 autocast": compute_pass(*make_model(), fixed_default, precision=BF16),
+        f"batch {BATCH}, fast dropout, channels_last": compute_pass(*make_model(channels_last=True), fixed_default,
+                                                                   True),
     }
     if threads > 1:
-        variants[f"batch 128, fast dropout, 1 thread instead of {threads}"] = with_threads(
-            1, compute_pass(*make_model(True), fixed_128))
-    if not args.quick:
-        # The fast dropout's data-dependent mask size would only break the graph: compile with nn.Dropout.
-        compiled, optimizer = make_model(False)
-        compiled_model = torch.compile(compiled)
-        started = time.perf_counter()
-        train_step(compiled_model, optimizer, *fixed_128[0])
-        warm_up = time.perf_counter() - started
-        variants[f"batch 128, nn.Dropout, torch.compile (warm-up {warm_up:.0f} s)"] = compute_pass(
-            compiled_model, optimizer, fixed_128)
-    variant_rates = interleaved_rates({name: (run, len(fixed_128) * 128) for name, run in variants.items()}, repeats)
+        variants[f"batch {BATCH}, fast dropout, 1 thread instead of {threads}"] = with_threads(
+            1, compute_pass(*make_model(), fixed_default))
+    if not args.quick and compiling.can_compile(CPU):
+        variants.update({
+            f"batch {BATCH}, compiled, nn.Dropout (inductor's random numbers)": compute_pass(
+                *make_model(False, compiled=True), fixed_default),
+            f"batch {BATCH}, compiled, hashed dropout mask (the default)": compute_pass(
+                *make_model(compiled=True), fixed_default),
+            f"batch {BATCH}, compiled, hashed dropout mask, bf16 autocast": compute_pass(
+                *make_model(compiled=True), fixed_default, precision=BF16),
+            f"batch {BATCH}, compiled, no dropout (what the mask costs)": compute_pass(
+                *make_model(compiled=True, dropout=0.0), fixed_default),
+            f"batch {2 * BATCH}, compiled, hashed dropout mask": compute_pass(
+                *make_model(compiled=True, batch=2 * BATCH), fixed_double),
+        })
+    variant_rates = interleaved_rates({name: (run, subset // BATCH * BATCH) for name, run in variants.items()}, repeats)
     print_rates("compute variants, Model3 training step", variant_rates)
 
     model = models.get_model("model3").eval()

@@ -13,8 +13,10 @@ Under torch.compile the positions cannot be drawn (their number varies from call
 inductor's own random numbers cost a Philox evaluation per activation. There the mask is a hash
 of each activation's index and a per-call key: one multiply-xorshift pass that the compiler fuses
 into the batch norm and ReLU around it. The key is drawn from the global torch generator before
-every compiled forward (`new_keys`), and each call of the module in that forward advances it, so
-`torch.manual_seed` still governs the masks and no two calls share one.
+every compiled forward (`new_keys`), and each call of the module in that forward adds its number
+to it, so `torch.manual_seed` still governs the masks and no two calls share one. (Advancing the
+key in place inside the graph would be simpler, but the compiled backward then recomputes the
+masks from the advanced key: a test checks that the gradient's mask is the forward's.)
 """
 import math
 
@@ -79,13 +81,14 @@ class Dropout(nn.Dropout):
     """nn.Dropout whose mask, on the CPU, costs a fraction of nn.Dropout's (see the module docstring)."""
 
     key: torch.Tensor
+    calls: int = 0  # calls since the key was drawn
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0 or x.device.type != "cpu" or self.p == 1:
             return super().forward(x)
         if torch.compiler.is_compiling():
-            self.key.add_(1)
-            return x * hashed_keep_mask(x.shape, self.key, self.p) * (1 / (1 - self.p))
+            self.calls += 1  # a constant of the traced graph: the key stays an input, never mutated in it
+            return x * hashed_keep_mask(x.shape, self.key + self.calls, self.p) * (1 / (1 - self.p))
         return _ZeroAndScale.apply(x, dropped_positions(x.numel(), self.p), 1 / (1 - self.p))
 
 
@@ -104,3 +107,4 @@ def new_keys(dropouts: list[Dropout]) -> None:
     """Fresh keys for the hashed masks of the next compiled forward, from the global torch generator."""
     for dropout in dropouts:
         dropout.key.random_(-2**31, 2**31 - 1)
+        dropout.calls = 0
