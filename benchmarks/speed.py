@@ -68,6 +68,28 @@ def stream_gbps(elements: int = 1 << 25, repeats: int = 5) -> dict[str, float]:
     return best
 
 
+def convolutions_pass(batches: int) -> Callable[[], None]:
+    """Model3's convolutions alone, forward and backward, on the inputs they see at the default batch: the rate
+    no fusion of the other layers can beat while oneDNN computes the convolutions."""
+    model, inputs = models.get_model("model3"), []
+    convolutions = [module for module in model.modules() if isinstance(module, torch.nn.Conv2d)]
+    hooks = [conv.register_forward_hook(lambda conv, args, output: inputs.append(args[0].shape))
+             for conv in convolutions]
+    model(torch.randn(BATCH, 1, 28, 28))
+    for hook in hooks:
+        hook.remove()
+    # The first layer's input is the images: no gradient flows back into them.
+    tensors = [torch.randn(shape, requires_grad=index > 0) for index, shape in enumerate(inputs)]
+    gradients = [torch.randn_like(conv(x)) for conv, x in zip(convolutions, tensors)]
+
+    def run() -> None:
+        for _ in range(batches):
+            for conv, x, gradient in zip(convolutions, tensors, gradients):
+                x.grad = conv.weight.grad = None  # as zero_grad(set_to_none=True): no accumulation
+                conv(x).backward(gradient)
+    return run
+
+
 def timed(work: Callable[[], object]) -> float:
     started = time.perf_counter()
     work()
@@ -214,6 +236,12 @@ def main() -> None:
     achieved = 3 * 2 * macs * ours / 1e9
     print(f"| arithmetic: 3 x {macs:,} MACs per image (forward, backward for inputs and for weights), 2 FLOPs each "
           f"| {ceiling:.0f} GFLOP/s (fp32 2048x2048 matrix multiply) | {achieved:.1f} GFLOP/s | {achieved / ceiling:.0%} |")
+    convolutions = statistics.median(interleaved_rates(
+        {"convolutions": (convolutions_pass(subset // BATCH), subset // BATCH * BATCH)}, repeats)["convolutions"])
+    print(f"| convolutions: Model3's {sum(isinstance(m, torch.nn.Conv2d) for m in model3.modules())} convolutions "
+          f"alone, forward and backward, batch {BATCH} (oneDNN at these channel counts) | {convolutions:,.0f} "
+          f"images/s ({3 * 2 * macs * convolutions / 1e9:.0f} GFLOP/s) | {ours:,.0f} images/s | "
+          f"{ours / convolutions:.0%} |")
     moved = step_bytes * ours / 1e9
     print(f"| memory: at least 4 passes over {activations:,} activation values per image ({value_bytes} bytes each: "
           f"written, read back, gradient written and read) | {bandwidth['triad']:.1f} GB/s (STREAM triad; copy "
