@@ -25,13 +25,14 @@ def test_readme_results_table_is_what_the_report_makes_from_results():
 
 
 def fake_run(folder, model, seed, accuracies, status="completed", planned=None, target=Target(99.40, 3, 5),
-             recipe=None, parameters=None, validation=False):
+             recipe=None, parameters=None, validation=False, compiled=False):
     config = config_for("model3" if model not in models.available() else model, seed=seed, validation=validation,
                         recipe_overrides={"epochs": planned or len(accuracies)} | (recipe or {}))
     parameters = parameters or (current_parameters(model) if model in models.available() else 1)
     record = RunRecord(run_id=folder.name, model=model, parameters=parameters, receptive_field=28, macs_per_image=1,
                        seed=seed, device="cpu", config=config.to_json(), target=target, versions={"torch": "x"}, git_commit="abc",
-                       started="2026-01-01T00:00:00", machine="test machine", status=status, seconds=120.0)
+                       started="2026-01-01T00:00:00", machine="test machine", status=status, seconds=120.0,
+                       compiled=compiled)
     record.epochs = [EpochRecord(i, 0.1, 0.1, acc - 0.2, 0.05, acc, 1.0) for i, acc in enumerate(accuracies)]
     record.best_test_acc = max(accuracies)
     record.best_epoch = accuracies.index(record.best_test_acc)
@@ -118,4 +119,13 @@ def test_records_written_before_targets_were_recorded_still_read(tmp_path):
     [run] = load_runs([folder])
     assert run.record.target is None and run.record.target_met() is None
     assert "| - | - | n/a |" in results_table([run.record])
-    assert reproduce_command(run.record).endswith("--torch-dropout")
+    assert reproduce_command(run.record).endswith("--torch-dropout --compile off")
+
+
+def test_compiled_and_eager_runs_are_their_own_rows_and_reproduce_as_made(tmp_path):
+    full = [99.0] * 10 + [99.41, 99.42, 99.40, 99.44, 99.45]
+    [eager], [compiled] = load_runs([fake_run(tmp_path / "e", "model3", 1, full)]), \
+        load_runs([fake_run(tmp_path / "c", "model3", 1, full, compiled=True)])
+    assert (group_name(eager.record), group_name(compiled.record)) == ("model3", "model3 (compiled)")
+    assert reproduce_command(eager.record) == "python main.py --models model3 --seeds 1 --compile off"
+    assert reproduce_command(compiled.record) == "python main.py --models model3 --seeds 1"

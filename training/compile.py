@@ -15,7 +15,7 @@ from torch import nn
 
 from training.dropout import Dropout, new_keys
 
-# Compiling Model3 takes about 25 s the first time on a 2-core CPU (seconds once cached) and then saves
+# Compiling Model3 takes about half a minute the first time on a 2-core CPU (seconds once cached) and saves
 # about a third of every step, a few milliseconds: `auto` compiles runs of this many steps or more.
 AUTO_MIN_STEPS = 5000
 

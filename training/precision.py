@@ -9,9 +9,9 @@ from pathlib import Path
 import torch
 
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
-# What `auto` picks where bfloat16 runs natively: fp32. On the AVX-512 BF16 CPU of the README's Speed
-# section bf16 makes Model3's compiled training step 1.06x faster (eager: 1.19x), too little to change every
-# default run's arithmetic and re-establish its accuracy over seeds; `--precision bf16` is there to use it.
+# What `auto` picks where bfloat16 runs natively: fp32. On the AVX-512 BF16 CPU of the README's Speed section
+# bf16 makes Model3's compiled training step 1.06-1.08x faster (eager: 1.18x): too little to change every
+# default run's arithmetic and re-establish its accuracy over seeds. `--precision bf16` is there to use it.
 AUTO_ON_NATIVE_BF16 = "fp32"
 
 
