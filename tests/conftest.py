@@ -1,3 +1,4 @@
+import json
 import os
 import subprocess
 import sys
@@ -21,3 +22,13 @@ def mnist_dir() -> Path:
 
 def run_cli(*args: str, cwd: Path = ROOT, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def small_model3_run(mnist_dir: Path, out: Path, *flags: str) -> tuple[subprocess.CompletedProcess, dict]:
+    """Two epochs of Model3 on the CPU on 1,024 training and 500 test images, with `flags`: the run and its record."""
+    done = run_cli("main.py", "--models", "model3", "--epochs", "2", "--limit-train", "1024", "--limit-test", "500",
+                   "--device", "cpu", "--data-dir", str(mnist_dir), "--out", str(out), *flags)
+    assert done.returncode == 0, done.stderr[-2000:]
+    [record] = [json.loads(p.read_text()) for p in out.glob("*/metrics.json")]
+    assert record["epochs"][1]["train_loss"] < record["epochs"][0]["train_loss"]
+    return done, record

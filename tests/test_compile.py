@@ -1,5 +1,4 @@
 """--compile: the training step under torch.compile, its hashed dropout mask, and when `auto` compiles."""
-import json
 import math
 import shutil
 
@@ -7,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from tests.conftest import run_cli
+from tests.conftest import run_cli, small_model3_run
 from training import compile as compiling
 from training.compile import CompiledTraining
 from training.dropout import Dropout, hashed_keep_mask, new_keys, use_fast_dropout
@@ -79,10 +78,6 @@ def test_auto_compiles_long_runs_only_and_on_without_a_compiler_is_one_line(tmp_
 
 @needs_compiler
 def test_a_compiled_run_trains_and_is_recorded_and_reported_as_compiled(mnist_dir, tmp_path):
-    done = run_cli("main.py", "--models", "model3", "--epochs", "2", "--limit-train", "1024", "--limit-test", "500",
-                   "--compile", "on", "--device", "cpu", "--data-dir", str(mnist_dir), "--out", str(tmp_path))
-    assert done.returncode == 0, done.stderr[-2000:]
+    done, record = small_model3_run(mnist_dir, tmp_path, "--compile", "on")
     assert "training step compiled" in done.stdout and "| model3 (compiled, epochs=2) |" in done.stdout
-    [record] = [json.loads(p.read_text()) for p in tmp_path.glob("*/metrics.json")]
     assert record["compiled"] is True and record["config"]["compile"] == "on"
-    assert record["epochs"][1]["train_loss"] < record["epochs"][0]["train_loss"]

