@@ -3,8 +3,13 @@
 Matches torchvision's ColorJitter(brightness=0.1, contrast=0.1, saturation=0.1, hue=0.1) and
 RandomRotation((-7, 7), fill=1) on MNIST's grayscale PIL images: saturation and hue leave a
 grayscale image unchanged, and `fill=1` is pixel value 1 of 255, not white.
+
+The random choices (`Draws`) are made a training batch at a time, in the order the batch's images
+would make them, and applied to several batches in one pass (`augment_batches`): the same pixels as
+batch by batch, in fewer calls into PyTorch (benchmarks/speed.py times the loader alone).
 """
 import math
+from dataclasses import dataclass, fields
 
 import torch
 import torch.nn.functional as F
@@ -15,8 +20,30 @@ BRIGHTNESS = 0.1
 CONTRAST = 0.1
 
 
-def uniform(n: int, low: float, high: float, like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    return torch.empty(n, 1, 1, 1, device=like.device).uniform_(low, high, generator=generator)
+def uniform(n: int, low: float, high: float, device: torch.device, generator: torch.Generator | None) -> torch.Tensor:
+    return torch.empty(n, 1, 1, 1, device=device).uniform_(low, high, generator=generator)
+
+
+@dataclass(frozen=True)
+class Draws:
+    """Each image's random choices: brightness and contrast factors, their order, a rotation angle."""
+    brightness: torch.Tensor       # (N, 1, 1, 1), from [1 - b, 1 + b]
+    contrast: torch.Tensor         # (N, 1, 1, 1), from [1 - c, 1 + c]
+    brightness_first: torch.Tensor  # (N, 1, 1, 1) bool: ColorJitter applies its two in random order
+    degrees: torch.Tensor          # (N,), from [-max_degrees, max_degrees]
+
+    @classmethod
+    def draw(cls, n: int, device: torch.device, generator: torch.Generator | None = None,
+             brightness: float = BRIGHTNESS, contrast: float = CONTRAST,
+             max_degrees: float = ROTATION_DEGREES) -> "Draws":
+        return cls(uniform(n, 1 - brightness, 1 + brightness, device, generator),
+                   uniform(n, 1 - contrast, 1 + contrast, device, generator),
+                   uniform(n, 0, 1, device, generator) < 0.5,
+                   uniform(n, -max_degrees, max_degrees, device, generator).flatten())
+
+    @classmethod
+    def cat(cls, parts: list["Draws"]) -> "Draws":
+        return cls(*(torch.cat([getattr(part, f.name) for part in parts]) for f in fields(cls)))
 
 
 def adjust_brightness(images: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
@@ -28,36 +55,41 @@ def adjust_contrast(images: torch.Tensor, factors: torch.Tensor) -> torch.Tensor
     return (images * factors + means * (1 - factors)).clamp_(0, 1)
 
 
-def color_jitter(images: torch.Tensor, brightness: float = BRIGHTNESS, contrast: float = CONTRAST,
-                 generator: torch.Generator | None = None) -> torch.Tensor:
-    """Per image: brightness and contrast factors from [1 - b, 1 + b] and [1 - c, 1 + c], applied in random order."""
-    n = images.shape[0]
-    brightness_factors = uniform(n, 1 - brightness, 1 + brightness, images, generator)
-    contrast_factors = uniform(n, 1 - contrast, 1 + contrast, images, generator)
-    brightness_first = uniform(n, 0, 1, images, generator) < 0.5
-    one_order = adjust_contrast(adjust_brightness(images, brightness_factors), contrast_factors)
-    other_order = adjust_brightness(adjust_contrast(images, contrast_factors), brightness_factors)
-    return torch.where(brightness_first, one_order, other_order)
+def color_jitter(images: torch.Tensor, draws: Draws) -> torch.Tensor:
+    one_order = adjust_contrast(adjust_brightness(images, draws.brightness), draws.contrast)
+    other_order = adjust_brightness(adjust_contrast(images, draws.contrast), draws.brightness)
+    return torch.where(draws.brightness_first, one_order, other_order)
+
+
+def coordinates(size: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """Pixel centres in [-1, 1] as F.affine_grid computes them (align_corners=False), rounding included."""
+    return torch.linspace(-1, 1, size, dtype=dtype, device=device) * (size - 1) / size
+
+
+def rotation_grid(degrees: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """F.affine_grid's (N, H, W, 2) sampling grid for rotations about the centre, to the bit (tests/test_augment.py),
+    without its batched matrix multiply: that multiply, one tiny product per image, was half the loader's time."""
+    radians = (degrees * (math.pi / 180)).view(-1, 1, 1)
+    cos, sin = radians.cos(), radians.sin()
+    x = coordinates(width, degrees.dtype, degrees.device).view(1, 1, width)
+    y = coordinates(height, degrees.dtype, degrees.device).view(1, height, 1)
+    return torch.stack([x * cos + y * -sin, x * sin + y * cos], dim=-1)
 
 
 def rotate(images: torch.Tensor, degrees: torch.Tensor, fill: float = ROTATION_FILL,
            mode: str = "nearest") -> torch.Tensor:
     """Rotate each image counter-clockwise by its angle about the centre, as PIL's Image.rotate does."""
-    radians = degrees.to(images.device, images.dtype) * (math.pi / 180)
-    cos, sin = radians.cos(), radians.sin()
-    zeros = torch.zeros_like(cos)
-    theta = torch.stack([torch.stack([cos, -sin, zeros], 1), torch.stack([sin, cos, zeros], 1)], 1)
-    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    grid = rotation_grid(degrees.to(images.device, images.dtype), images.shape[2], images.shape[3])
     # grid_sample pads with zeros: shift so the padding lands on `fill`.
     return F.grid_sample(images - fill, grid, mode=mode, padding_mode="zeros", align_corners=False) + fill
 
 
-def random_rotation(images: torch.Tensor, max_degrees: float = ROTATION_DEGREES,
-                    generator: torch.Generator | None = None) -> torch.Tensor:
-    angles = uniform(images.shape[0], -max_degrees, max_degrees, images, generator).flatten()
-    return rotate(images, angles)
-
-
-def augment_batch(images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+def augment(images: torch.Tensor, draws: Draws) -> torch.Tensor:
     """ColorJitter then RandomRotation, in the published order."""
-    return random_rotation(color_jitter(images, generator=generator), generator=generator)
+    return rotate(color_jitter(images, draws), draws.degrees)
+
+
+def augment_batches(images: torch.Tensor, batch_size: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """`images` as consecutive training batches of `batch_size`, each augmented with its own draws."""
+    return augment(images, Draws.cat([Draws.draw(len(batch), images.device, generator)
+                                      for batch in images.split(batch_size)]))

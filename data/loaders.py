@@ -1,7 +1,8 @@
 """Train and test loaders for MNIST, in two interchangeable pipelines.
 
 - "tensor" (default): the whole set lives on the training device as one tensor; batches are
-  slices of a seeded permutation, augmented on the device a batch at a time.
+  slices of a seeded permutation, augmented on the device eight batches at a time, each
+  with its own random draws (data/augment.py).
 - "torchvision": the published pipeline, per-image PIL transforms through a DataLoader. Use it
   to plug in your own torchvision transforms, and as the baseline the tensor pipeline is measured against.
 """
@@ -13,11 +14,14 @@ import torch
 from torch.utils.data import DataLoader, Subset
 from torchvision import datasets, transforms
 
-from data.augment import augment_batch
+from data.augment import augment_batches
 from settings import LOADERS
 
 MEAN, STD = 0.1307, 0.3081
 TRAIN_IMAGES, TEST_IMAGES = 60_000, 10_000
+# Batches gathered and augmented together: fewer calls into PyTorch, while each pass over the chunk
+# (512 images at batch 64, 1.6 MB) stays in the CPU cache (measured: 8 beats 1 and 100).
+BATCHES_PER_CHUNK = 8
 
 
 def train_transform(augment: bool) -> transforms.Compose:
@@ -55,16 +59,13 @@ class TensorLoader:
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         count = len(self.labels)
         order = torch.randperm(count, generator=self.order_generator).to(self.labels.device) if self.shuffle else None
-        for start in range(0, count, self.batch_size):
-            if order is None:
-                images = self.images[start:start + self.batch_size]
-                labels = self.labels[start:start + self.batch_size]
-            else:
-                picked = order[start:start + self.batch_size]
-                images, labels = self.images[picked], self.labels[picked]
+        chunk = self.batch_size * BATCHES_PER_CHUNK
+        for start in range(0, count, chunk):
+            picked = slice(start, start + chunk) if order is None else order[start:start + chunk]
+            images, labels = self.images[picked], self.labels[picked]
             if self.augment:
-                images = normalize(augment_batch(images, self.augment_generator))
-            yield images, labels
+                images = normalize(augment_batches(images, self.batch_size, self.augment_generator))
+            yield from zip(images.split(self.batch_size), labels.split(self.batch_size))
 
 
 def normalize(pixels: torch.Tensor) -> torch.Tensor:

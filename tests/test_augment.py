@@ -1,11 +1,15 @@
 """The tensor pipeline's batch augmentation against torchvision's per-image transforms."""
+import math
+
 import pytest
 import torch
+import torch.nn.functional as F
 import torchvision.transforms.functional as TF
 from torchvision import datasets
 
-from data.augment import adjust_contrast, color_jitter, rotate
-from data.loaders import LoaderSettings, make_loaders
+from data import loaders
+from data.augment import Draws, adjust_contrast, augment, color_jitter, rotate, rotation_grid
+from data.loaders import LoaderSettings, TensorLoader, make_loaders, normalize
 
 
 @pytest.fixture(scope="module")
@@ -29,9 +33,20 @@ def test_batch_rotation_matches_pil(digits, angle):
     assert ((wrong_way - reference).abs() > 0.5 / 255).float().mean().item() > 0.02
 
 
+def test_rotation_grid_is_affine_grids_to_the_bit():
+    """The elementwise grid must sample exactly the pixels F.affine_grid's would (runs reproduce across it)."""
+    degrees = torch.empty(5000).uniform_(-7, 7, generator=torch.Generator().manual_seed(0))
+    radians = degrees * (math.pi / 180)
+    cos, sin, zeros = radians.cos(), radians.sin(), torch.zeros(5000)
+    theta = torch.stack([torch.stack([cos, -sin, zeros], 1), torch.stack([sin, cos, zeros], 1)], 1)
+    for height, width in ((28, 28), (20, 31)):
+        expected = F.affine_grid(theta, [5000, 1, height, width], align_corners=False)
+        assert torch.equal(rotation_grid(degrees, height, width), expected)
+
+
 def test_brightness_factors_span_the_published_range():
     flat = torch.full((4000, 1, 4, 4), 0.5)
-    factors = color_jitter(flat, brightness=0.1, contrast=0.1, generator=torch.Generator().manual_seed(0))[:, 0, 0, 0] / 0.5
+    factors = color_jitter(flat, Draws.draw(4000, flat.device, torch.Generator().manual_seed(0)))[:, 0, 0, 0] / 0.5
     assert factors.min() >= 0.9 - 1e-6 and factors.max() <= 1.1 + 1e-6
     assert factors.min() < 0.91 and factors.max() > 1.09
 
@@ -39,11 +54,29 @@ def test_brightness_factors_span_the_published_range():
 def test_contrast_factors_span_the_published_range():
     halves = torch.full((4000, 1, 2, 2), 0.3)
     halves[:, :, 0] = 0.7
-    jittered = color_jitter(halves, brightness=0.0, contrast=0.1, generator=torch.Generator().manual_seed(0))
+    jittered = color_jitter(halves, Draws.draw(4000, halves.device, torch.Generator().manual_seed(0), brightness=0.0))
     factors = (jittered[:, 0, 0, 0] - jittered[:, 0, 1, 0]) / 0.4
     assert factors.min() >= 0.9 - 1e-6 and factors.max() <= 1.1 + 1e-6
     assert factors.min() < 0.91 and factors.max() > 1.09
     assert torch.allclose(adjust_contrast(halves, torch.ones(4000, 1, 1, 1)), halves)
+
+
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_batches_augmented_together_equal_batches_augmented_one_by_one(monkeypatch, mnist_dir, shuffle):
+    """The loader augments chunks of batches in one pass; each batch must still get the draws it would
+    get alone, in turn, to the bit (so runs reproduce across the change). Chunks of 3 batches of 16
+    over 250 images: chunk ends, and a last batch of 10, fall inside the set."""
+    monkeypatch.setattr(loaders, "BATCHES_PER_CHUNK", 3)
+    images = datasets.MNIST(str(mnist_dir), train=True).data[:250]
+    loader = TensorLoader(images, torch.arange(250), 16, shuffle, True, torch.device("cpu"), seed=5)
+    pixels = images.float().div(255).unsqueeze(1)
+    order = torch.randperm(250, generator=torch.Generator().manual_seed(5)) if shuffle else torch.arange(250)
+    generator = torch.Generator().manual_seed(5)
+    batches = list(loader)
+    assert [len(labels) for _, labels in batches] == [16] * 15 + [10]
+    for (batch, labels), picked in zip(batches, order.split(16)):
+        expected = normalize(augment(pixels[picked], Draws.draw(len(picked), pixels.device, generator)))
+        assert torch.equal(labels, picked) and torch.equal(batch, expected)
 
 
 def test_pipelines_agree_on_shapes_dtypes_and_labels_without_shuffle(mnist_dir):
