@@ -10,7 +10,7 @@ import torch
 
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 # What `auto` picks where bfloat16 runs natively: fp32. On the AVX-512 BF16 CPU of the README's Speed section
-# bf16 makes Model3's compiled step 1.06-1.08x faster on fixed batches (eager: 1.18x), but in whole training
+# bf16 makes Model3's compiled step 1.06-1.11x faster on fixed batches (eager: 0.89-1.18x), but in whole training
 # passes it was slower: 10.5 s against 9.3 s an epoch (median) in validation runs of commit 3983130, at the same
 # accuracy (results/tuning/model3-precision). `--precision bf16` is there to try it elsewhere.
 AUTO_ON_NATIVE_BF16 = "fp32"
