@@ -80,16 +80,16 @@ def test_batches_augmented_together_equal_batches_augmented_one_by_one(monkeypat
 
 
 def test_pipelines_agree_on_shapes_dtypes_and_labels_without_shuffle(mnist_dir):
-    def batches(pipeline, augment):
-        settings = LoaderSettings(batch_size=50, test_batch_size=50, augment=augment, loader=pipeline,
+    def batches(pipeline, augmented):
+        settings = LoaderSettings(batch_size=50, test_batch_size=50, augment=augmented, loader=pipeline,
                                   limit_train=200, limit_test=100)
         train, test = make_loaders(mnist_dir, settings, torch.device("cpu"), shuffle_train=False)
         return list(train), list(test)
 
-    for augment in (False, True):
-        (tensor_train, tensor_test), (tv_train, tv_test) = batches("tensor", augment), batches("torchvision", augment)
+    for augmented in (False, True):
+        (tensor_train, tensor_test), (tv_train, tv_test) = batches("tensor", augmented), batches("torchvision", augmented)
         for (x1, y1), (x2, y2) in zip(tensor_train + tensor_test, tv_train + tv_test):
             assert x1.shape == x2.shape == (50, 1, 28, 28) and x1.dtype == x2.dtype == torch.float32
             assert y1.dtype == y2.dtype == torch.int64 and torch.equal(y1, y2)
-        if not augment:
+        if not augmented:
             assert all(torch.allclose(a[0], b[0], atol=1e-5) for a, b in zip(tensor_train, tv_train))
