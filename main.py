@@ -7,22 +7,19 @@
     python main.py --models model3 --set momentum=0.8   # any field of the model's recipe
 """
 import argparse
-import os
 import signal
 import sys
 import tempfile
 from datetime import datetime
 from pathlib import Path
+from typing import Callable
 
 import models
+from commandline import add_setting_flags, recipe_overrides, run_settings
 from data.mnist import DataError, ensure_mnist
 from files import atomic_write_bytes
-from report import results_table
-from settings import (ConfigError, ExperimentConfig, SGDRecipe, add_setting_flags, config_for, config_from_record,
-                      declared, recipe_overrides, run_settings)
-
-ROOT = Path(__file__).resolve().parent
-
+from report.tables import results_table
+from settings import ConfigError, ExperimentConfig, SGDRecipe, declared
 
 class OneLineErrorParser(argparse.ArgumentParser):
     """argparse, but a bad flag is one line on stderr and exit code 2, not the usage text."""
@@ -81,9 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="continue stopped runs from their last saved epoch, with their recorded config "
                              "(only --data-dir may change)")
     parser.add_argument("--report", nargs="*", metavar="RUN_DIR", default=None,
-                        help="train nothing: from run records alone write the results table, plots and report.md "
-                             "into the records' parent folder (default records: results/*/); for results/ "
-                             "itself this also regenerates README.md's Results section")
+                        help="train nothing: from run records alone write the results page (README.md) and its "
+                             "plots into the records' parent folder; with no RUN_DIR, the records in results/, "
+                             "which also regenerates the Results summary of the top README.md")
     return parser
 
 
@@ -96,32 +93,12 @@ def check_writable(folder: Path) -> None:
         raise ConfigError(f"cannot write run records to {folder}: {error.strerror or error}") from None
 
 
-def report(folders: list[str], data_dir: str | None) -> int:
-    from records import RecordError
-    from report import ReportError, write_report
-
-    from tune import STUDY_FILE, load_study, summarize
-
-    studies = [Path(f) for f in folders if (Path(f) / STUDY_FILE).exists()]
-    for folder in studies:
-        print(summarize(load_study(folder)))
-    folders = [f for f in folders if Path(f) not in studies]
-    if studies and not folders:
-        return 0
-    results = ROOT / "results"
-    paths = [Path(f) for f in folders] or sorted(p.parent for p in results.glob("*/metrics.json"))
-    if not paths:
-        print("main.py: error: no run records to report on (give run folders, or fill results/)", file=sys.stderr)
-        return 2
-    out = Path(os.path.commonpath([p.resolve().parent for p in paths]))
-    readme = ROOT / "README.md" if out == results.resolve() else None
+def check_data(data_dir: str | None) -> None:
+    """MNIST fetched and verified before anything trains."""
     try:
-        write_report(paths, out, readme, data_dir)
-    except (ReportError, RecordError, DataError) as error:
-        print(f"main.py: error: {error}", file=sys.stderr)
-        return 2
-    print(f"Report written to {out / 'report.md'}" + (f"; {readme} regenerated" if readme else ""))
-    return 0
+        ensure_mnist(data_dir)
+    except OSError as error:
+        raise ConfigError(f"cannot use --data-dir {data_dir}: {error.strerror or error}") from None
 
 
 def stop_on_signals() -> None:
@@ -136,131 +113,93 @@ def stop_on_signals() -> None:
     signal.signal(signal.SIGTERM, interrupt)
 
 
-def experiment_configs(args: argparse.Namespace) -> list[ExperimentConfig]:
-    """One validated config per model and seed; ConfigError (a ValueError) for the first bad setting."""
+def print_table(records: list, out: Path | None = None) -> None:
+    """The end-of-run table; also written to <out>/summary-<time>.md when `out` is given."""
+    table = results_table(records)
+    if out is None:
+        print(f"\n{table}")
+        return
+    summary = out / f"summary-{datetime.now().strftime('%Y%m%d-%H%M%S')}.md"
+    atomic_write_bytes(summary, (table + "\n").encode())
+    print(f"\n{table}\n\nTable written to {summary}")
+
+
+def train(args: argparse.Namespace) -> int:
+    from configs import config_for
+    from run_experiments import exit_code, run_experiments
+
     names = [models.canonical_name(n) for n in args.models] if args.models else models.available()
     overrides, run = recipe_overrides(args), run_settings(args)
-    configs = [config_for(name, seed, overrides, progress=args.jobs == 1, **run)
-               for name in names for seed in args.seeds]
+    configs = [config_for(name, seed, overrides, progress=args.jobs == 1, **run) for name in names for seed in args.seeds]
     check_writable(Path(args.out))
-    ensure_mnist(args.data_dir)
-    return configs
+    check_data(args.data_dir)
 
+    def announce(record) -> None:
+        if args.jobs > 1:
+            print(f"finished {record.model} seed {record.seed}: {record.status}, best {record.split} "
+                  f"{record.best_eval_acc}% (epoch {record.best_epoch}) -> {Path(args.out) / record.run_id}", flush=True)
 
-def tune(args: argparse.Namespace) -> int:
-    import tune as search
-
-    try:
-        if not args.models or len(args.models) != 1:
-            raise ConfigError("--tune searches one model's recipe: give --models NAME")
-        check_writable(Path(args.out))
-        ensure_mnist(args.data_dir)
-        study = search.make_study(args.models[0], args.trials, args.seeds, args.out, args.study, args.storage,
-                                  args.prune_after, recipe_overrides(args), run_settings(args))
-    except ValueError as error:
-        print(f"main.py: error: {error}", file=sys.stderr)
-        return 2
     stop_on_signals()
-    return search.tune(study, args.jobs)
+    records = run_experiments(configs, jobs=args.jobs, cheapest_first=not args.models, on_result=announce)
+    if not records:
+        print("No experiment finished.", file=sys.stderr)
+        return 130
+    print_table(records, Path(args.out))
+    return 130 if len(records) < len(configs) else exit_code(records)
 
 
-RESUME_MAY_CHANGE = ("resume", "data_dir")
+def resume_runs(args: argparse.Namespace) -> int:
+    from resuming import resumable_runs
+    from run_experiments import exit_code, run_experiment
 
-
-def resumable(folders: list[str], args: argparse.Namespace) -> list[tuple[Path, ExperimentConfig]]:
-    """The run folders --resume can continue, with their recorded configs; a one-line ConfigError otherwise.
-
-    Completed runs are reported and left alone.
-    """
-    from records import RecordError, load_record
-    from training.checkpoint import load_state
-
-    parser = build_parser()
-    for action in parser._actions:
-        if action.dest not in RESUME_MAY_CHANGE + ("help",) and getattr(args, action.dest) != action.default:
-            raise ConfigError(f"--resume continues a run with its recorded config: {action.option_strings[0]} "
-                              "cannot change it (start a new run instead)")
-    runs = []
-    for folder in map(Path, folders):
-        try:
-            record = load_record(folder)
-        except RecordError as error:
-            raise ConfigError(str(error)) from None
-        if record.status == "completed":
-            print(f"{folder}: completed ({len(record.epochs)} of {record.planned_epochs} epochs); left alone")
-            continue
-        if record.status == "running" and not record.stopped_unexpectedly():
-            raise ConfigError(f"{folder}: still running (process {record.process}); stop it first")
-        if record.reason == "diverged":
-            raise ConfigError(f"{folder}: diverged; resuming would diverge again (start a run with a lower --lr)")
-        load_state(folder)  # a missing or unloadable state is one line, before any training
-        try:
-            runs.append((folder, config_from_record(record.config | {"model": record.model, "seed": record.seed},
-                                                    args.data_dir)))
-        except ConfigError as error:
-            raise ConfigError(f"{folder}: {error}") from None
-    return runs
-
-
-def resume(args: argparse.Namespace) -> int:
-    from run_experiments import run_experiment
-    from training.checkpoint import StateError
-
-    try:
-        runs = resumable(args.resume, args)
-    except (ConfigError, StateError) as error:
-        print(f"main.py: error: {error}", file=sys.stderr)
-        return 2
+    defaults = vars(build_parser().parse_args([]))
+    runs = resumable_runs(args.resume, args.data_dir,
+                          changed=[name for name, value in vars(args).items() if value != defaults[name]])
     stop_on_signals()
     records = []
     for folder, config in runs:
         records.append(run_experiment(config, resume=folder))
         if records[-1].status == "interrupted":
-            return 130
+            break
     if records:
-        print(f"\n{results_table(records)}")
-    return 1 if any(r.status == "failed" for r in records) else 0
+        print_table(records)
+    return exit_code(records)
+
+
+def run_tuning(args: argparse.Namespace) -> int:
+    import tune
+
+    if not args.models or len(args.models) != 1:
+        raise ConfigError("--tune searches one model's recipe: give --models NAME")
+    check_writable(Path(args.out))
+    check_data(args.data_dir)
+    study = tune.make_study(args.models[0], args.trials, args.seeds, args.out, args.study, args.storage,
+                            args.prune_after, recipe_overrides(args), run_settings(args))
+    stop_on_signals()
+    return tune.tune(study, args.jobs)
+
+
+def write_pages(args: argparse.Namespace) -> int:
+    from report.pages import write_results
+
+    return write_results([Path(folder) for folder in args.report], args.data_dir)
+
+
+def command(args: argparse.Namespace) -> Callable[[argparse.Namespace], int]:
+    if args.report is not None:
+        return write_pages
+    if args.resume is not None:
+        return resume_runs
+    return run_tuning if args.tune else train
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.report is not None:
-        return report(args.report, args.data_dir)
-    if args.resume is not None:
-        return resume(args)
-    if args.tune:
-        return tune(args)
     try:
-        configs = experiment_configs(args)
-    except ValueError as error:
+        return command(args)(args)
+    except (ConfigError, DataError) as error:  # bad input, or MNIST not to be had: one line, no traceback
         print(f"main.py: error: {error}", file=sys.stderr)
-        return 2
-    except OSError as error:
-        print(f"main.py: error: cannot use --data-dir {args.data_dir}: {error.strerror or error}", file=sys.stderr)
-        return 2
-    except DataError as error:
-        print(error, file=sys.stderr)
-        return 1
-
-    from run_experiments import run_experiments
-
-    def announce(record) -> None:
-        if args.jobs > 1:
-            print(f"finished {record.model} seed {record.seed}: {record.status}, best test "
-                  f"{record.best_test_acc}% (epoch {record.best_epoch}) -> {Path(args.out) / record.run_id}", flush=True)
-
-    stop_on_signals()
-    records = run_experiments(configs, jobs=args.jobs, on_result=announce)
-    if not records:
-        print("No experiment finished.", file=sys.stderr)
-        return 130
-    table = results_table(records)
-    summary = Path(args.out) / f"summary-{datetime.now().strftime('%Y%m%d-%H%M%S')}.md"
-    atomic_write_bytes(summary, (table + "\n").encode())
-    print(f"\n{table}\n\nTable written to {summary}")
-    if len(records) < len(configs) or any(r.status == "interrupted" for r in records):
-        return 130
-    return 1 if any(r.status == "failed" for r in records) else 0
+        return 1 if isinstance(error, DataError) else 2
 
 
 if __name__ == "__main__":

@@ -11,13 +11,17 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from files import atomic_write_json
+from settings import ConfigError
 
 RECORD_FILE = "metrics.json"
+# Records made before accuracies were named by their split called every evaluation a test.
+OLD_NAMES = {"test_loss": "eval_loss", "test_acc": "eval_acc", "best_test_acc": "best_eval_acc",
+             "final_test_acc": "final_eval_acc"}
 
 
 @dataclass(frozen=True)
 class Target:
-    """Test accuracy of at least `accuracy` % in at least `hits` of the last `window` epochs."""
+    """Accuracy of at least `accuracy` % in at least `hits` of the last `window` epochs (on the run's split)."""
     accuracy: float
     hits: int = 1
     window: int = 15
@@ -38,9 +42,13 @@ class EpochRecord:
     lr: float  # the rate the epoch started with
     train_loss: float
     train_acc: float
-    test_loss: float
-    test_acc: float
+    eval_loss: float  # on the run's evaluation split: the test set, or validation's held-out images
+    eval_acc: float
     seconds: float
+
+    @classmethod
+    def from_json(cls, value: dict) -> "EpochRecord":
+        return cls(**{OLD_NAMES.get(name, name): item for name, item in value.items()})
 
 
 @dataclass
@@ -61,10 +69,11 @@ class RunRecord:
     compiled: bool = False  # the training step ran under torch.compile (`--compile`, resolved)
     process: dict | None = None  # {"host", "pid"} of the process writing it, to tell a run that died
     target: Target | None = None
+    split: str = "test"  # what eval_acc was measured on: "test", or "validation" (held-out training images)
     status: str = "running"
     reason: str | None = None
     epochs: list[EpochRecord] = field(default_factory=list)
-    best_test_acc: float | None = None
+    best_eval_acc: float | None = None
     best_epoch: int | None = None
     seconds: float = 0.0
 
@@ -77,12 +86,12 @@ class RunRecord:
         return max((e.train_acc for e in self.epochs), default=None)
 
     @property
-    def final_test_acc(self) -> float | None:
-        return self.epochs[-1].test_acc if self.epochs else None
+    def final_eval_acc(self) -> float | None:
+        return self.epochs[-1].eval_acc if self.epochs else None
 
     @property
-    def test_accuracies(self) -> list[float]:
-        return [e.test_acc for e in self.epochs]
+    def eval_accuracies(self) -> list[float]:
+        return [e.eval_acc for e in self.epochs]
 
     def stopped_unexpectedly(self) -> bool:
         """Still `running` on disk, but the process that wrote it, on this machine, is gone (kill -9, power cut)."""
@@ -98,34 +107,36 @@ class RunRecord:
 
     def target_hits(self) -> int | None:
         """Epochs of the target's window at or above its accuracy; None without a target."""
-        return self.target.hits_in(self.test_accuracies) if self.target else None
+        return self.target.hits_in(self.eval_accuracies) if self.target else None
 
     def window_accuracy(self) -> float | None:
-        """Mean test accuracy over the target's window of last epochs (the margin above the target); None without one."""
-        return statistics.mean(self.test_accuracies[-self.target.window:]) if self.target and self.epochs else None
+        """Mean accuracy over the target's window of last epochs (the margin above the target); None without one."""
+        return statistics.mean(self.eval_accuracies[-self.target.window:]) if self.target and self.epochs else None
 
     def target_met(self) -> bool | None:
         """None when the run has no target or did not finish all of its epochs."""
         if self.target is None or self.status != "completed" or len(self.epochs) < self.planned_epochs:
             return None
-        return self.target.met_by(self.test_accuracies)
+        return self.target.met_by(self.eval_accuracies)
 
     def add_epoch(self, epoch: EpochRecord) -> bool:
         """Append an epoch; True when it is the best so far (its checkpoint is worth keeping)."""
         self.epochs.append(epoch)
-        if self.best_test_acc is None or epoch.test_acc > self.best_test_acc:
-            self.best_test_acc, self.best_epoch = epoch.test_acc, epoch.epoch
+        if self.best_eval_acc is None or epoch.eval_acc > self.best_eval_acc:
+            self.best_eval_acc, self.best_epoch = epoch.eval_acc, epoch.epoch
             return True
         return False
 
     def to_json(self) -> dict:
-        return asdict(self) | {"best_train_acc": self.best_train_acc, "final_test_acc": self.final_test_acc}
+        return asdict(self) | {"best_train_acc": self.best_train_acc, "final_eval_acc": self.final_eval_acc}
 
     @classmethod
     def from_json(cls, value: dict) -> "RunRecord":
         known = {f.name for f in fields(cls)}
+        value = {OLD_NAMES.get(name, name): item for name, item in value.items()}
+        value.setdefault("split", "validation" if value.get("config", {}).get("validation") else "test")
         record = cls(**{k: v for k, v in value.items() if k in known})
-        record.epochs = [EpochRecord(**e) for e in record.epochs]
+        record.epochs = [EpochRecord.from_json(e) for e in record.epochs]
         record.target = Target(**record.target) if record.target else None
         if "fast_dropout" in record.config:  # records made before the setting was named torch_dropout
             record.config["torch_dropout"] = not record.config.pop("fast_dropout")
@@ -135,7 +146,7 @@ class RunRecord:
         atomic_write_json(Path(folder) / RECORD_FILE, self.to_json())
 
 
-class RecordError(ValueError):
+class RecordError(ConfigError):
     pass
 
 

@@ -1,6 +1,6 @@
 """Run experiments: an ExperimentConfig in, a RunRecord out (and on disk, in `<out>/<run-id>/`).
 
-    from settings import config_for
+    from configs import config_for
     from run_experiments import run_experiment
     record = run_experiment(config_for("model3", seed=1, recipe_overrides={"epochs": 2}, limit_train=2048))
 """
@@ -9,7 +9,7 @@ import os
 import socket
 import sys
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Callable
@@ -23,16 +23,14 @@ from parallel import Worker, run_in_workers
 from provenance import describe_device, git_commit, library_versions, machine_description
 from records import EpochRecord, RunRecord, format_duration, load_record
 from settings import ConfigError, ExperimentConfig, describe
-from training import Diverged, evaluate, train_epoch
-from training.dropout import use_fast_dropout
+from training import Diverged, EpochMetrics, evaluate, train_epoch
 from training.checkpoint import STATE_FILE, load_state, save_best, save_state
-from training.compile import CompiledTraining
-from training.compile import resolve as resolve_compile
+from training.compiling import CompiledTraining
+from training.dropout import use_fast_dropout
 from training.loops import test_line
 from training.optim import TrainingMethod
 from training.precision import Precision
-from training.precision import resolve as resolve_precision
-from utils import RunLog, layer_geometry, model_summary, parameter_count, pick_device, seed_everything
+from utils import RunLog, layer_geometry, model_summary, parameter_count, seed_everything
 
 
 def loader_settings(config: ExperimentConfig) -> LoaderSettings:
@@ -40,20 +38,16 @@ def loader_settings(config: ExperimentConfig) -> LoaderSettings:
                           config.workers, config.seed, config.limit_train, config.limit_test, config.validation)
 
 
-def build_model(config: ExperimentConfig, device: torch.device) -> torch.nn.Module:
-    model = models.get_model(config.model).to(device)
-    if not config.torch_dropout and device.type == "cpu":
+def build_model(config: ExperimentConfig) -> torch.nn.Module:
+    model = models.get_model(config.model).to(config.execution.device)
+    if not config.torch_dropout and config.execution.device == "cpu":
         use_fast_dropout(model)
     return model
 
 
-def compiles(config: ExperimentConfig, device: torch.device) -> bool:
-    return resolve_compile(config.compile, device, config.recipe.epochs * batches_per_epoch(config)[0])
-
-
-def trainer(model: torch.nn.Module, compiled: bool, config: ExperimentConfig) -> torch.nn.Module:
+def training_step(model: torch.nn.Module, config: ExperimentConfig) -> torch.nn.Module:
     """What the training loop calls: the model itself, or its compiled training step."""
-    return CompiledTraining(model, config.recipe.batch_size) if compiled else model
+    return CompiledTraining(model, config.recipe.batch_size) if config.execution.compiled else model
 
 
 def training_method(config: ExperimentConfig, model: torch.nn.Module, batches_per_epoch: int) -> TrainingMethod:
@@ -73,19 +67,19 @@ def estimate_seconds(config: ExperimentConfig, timed_batches: int = 3) -> float:
     allocations that later batches reuse.
     """
     warm_up = 2
-    device = pick_device(config.device)
+    device = torch.device(config.execution.device)
     train_batches, test_batches = batches_per_epoch(config)
     settings = replace(loader_settings(config), limit_train=(warm_up + timed_batches) * config.recipe.batch_size,
                        limit_test=config.test_batch_size)
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        probe = build_model(config, device)
+        probe = build_model(config)
         optimizer = training_method(config, probe, train_batches).optimizer
         for group in optimizer.param_groups:  # the optimizer's own work, but no step that could diverge
             group["lr"] = 0.0
         train_loader, test_loader = make_loaders(resolve_data_dir(config.data_dir), settings, device)
         batches = list(train_loader)
-        precision = Precision(resolve_precision(config.precision, device), device)
-        step = trainer(probe, compiles(config, device), config)
+        precision = Precision(config.execution.precision, device)
+        step = training_step(probe, config)
         train_epoch(step, batches[:warm_up], optimizer, device, progress=False, precision=precision)
         timed = train_epoch(step, batches[warm_up:], optimizer, device, progress=False, precision=precision)
         evaluate(probe, test_loader, device, precision)
@@ -105,154 +99,197 @@ def new_run_dir(out: Path, model: str, seed: int) -> Path:
     raise ConfigError(f"cannot find a free run folder name in {out}")
 
 
-def new_record(config: ExperimentConfig, model: torch.nn.Module, device: torch.device, run_dir: Path) -> RunRecord:
+def new_record(config: ExperimentConfig, model: torch.nn.Module, run_dir: Path) -> RunRecord:
     geometry = layer_geometry(model)
     return RunRecord(run_id=run_dir.name, model=config.model, parameters=parameter_count(model),
                      receptive_field=geometry[-1].receptive_field, macs_per_image=sum(g.macs for g in geometry),
-                     seed=config.seed, device=describe_device(device), machine=machine_description(),
-                     precision=resolve_precision(config.precision, device), compiled=compiles(config, device),
-                     config=config.to_json(), versions=library_versions(), git_commit=git_commit(),
-                     started=datetime.now().isoformat(timespec="seconds"), target=models.get_target(config.model))
+                     seed=config.seed, device=describe_device(torch.device(config.execution.device)),
+                     machine=machine_description(), precision=config.execution.precision,
+                     compiled=config.execution.compiled, config=config.to_json(), versions=library_versions(),
+                     git_commit=git_commit(), started=datetime.now().isoformat(timespec="seconds"),
+                     target=models.get_target(config.model), split="validation" if config.validation else "test")
 
 
-class StopRun(Exception):
-    """Raised by an `on_epoch` hook to end a run early with a status of its own (a pruned tuning trial)."""
-
-    def __init__(self, status: str, reason: str) -> None:
-        super().__init__(reason)
-        self.status, self.reason = status, reason
+class Pruned(Exception):
+    """Raised by an `on_epoch` hook to stop a run its tuning study no longer wants."""
 
 
 class WriteFailed(Exception):
     """A record or checkpoint could not be written (disk full, read-only file system)."""
 
 
-def run_experiment(config: ExperimentConfig, position: int = 0, quiet: bool = False,
-                   thread_share: Callable[[], int] | None = None, estimate: float | None = None,
-                   on_epoch: Callable[[RunRecord], None] | None = None, resume: Path | None = None) -> RunRecord:
-    """Train and test `config.model` for its recipe's epochs, recording every epoch in `<out>/<run-id>/`.
+@dataclass(frozen=True)
+class Ending:
+    status: str  # the record's status
+    exit_code: int  # main.py's exit status when a run ends so
+    reason: str | None = None  # the record's reason; None: the exception's message
+    advice: str = ""  # added to the log line
 
-    With `resume`, continue that run folder from its saved state instead (see training/checkpoint.py).
-    A diverging loss ends the run as `failed`, and so does a record that cannot be written; Ctrl-C ends
-    it as `interrupted`; `on_epoch(record)`, called after every epoch, may end it with StopRun: either
-    way the record returns. `thread_share`, when given, is asked before every epoch how many CPU threads
-    this run may use.
-    """
-    device = pick_device(config.device)
-    data_dir = resolve_data_dir(config.data_dir)
-    state = load_state(resume) if resume else None
-    run_dir = resume or new_run_dir(Path(config.out), config.model, config.seed)
-    log = RunLog(run_dir / "log.txt", quiet)
 
-    seed_everything(config.seed)
-    ensure_mnist(data_dir, log=log)
-    model = build_model(config, device)
-    record = load_record(run_dir) if resume else new_record(config, model, device, run_dir)
-    record.process = {"host": socket.gethostname(), "pid": os.getpid()}
-    started = time.perf_counter() - record.seconds
+COMPLETED = Ending("completed", 0)
+CRASHED = Ending("failed", 1)  # anything unforeseen: recorded, then raised on
+# Every way a run ends early, by what ends it. Each returns the run's record; none loses an epoch already saved.
+ENDINGS: dict[type[BaseException], Ending] = {
+    Pruned: Ending("pruned", 0),
+    Diverged: Ending("failed", 1, reason="diverged", advice=" (diverged; try a lower --lr)"),
+    WriteFailed: Ending("failed", 1),
+    KeyboardInterrupt: Ending("interrupted", 130, reason="keyboard interrupt"),
+}
+EXIT_CODES = {ending.status: ending.exit_code for ending in (COMPLETED, CRASHED, *ENDINGS.values())}
 
-    def save(status: str | None = None, reason: str | None = None) -> None:
-        record.status = status or record.status
-        record.reason = reason
-        record.seconds = round(time.perf_counter() - started, 2)
-        written(lambda: record.save(run_dir), "the run record")
 
-    def written(write: Callable[[], None], what: str) -> None:
+def exit_code(records: list[RunRecord]) -> int:
+    """main.py's exit status for these runs: the gravest of their endings."""
+    return max((EXIT_CODES.get(r.status, 1) for r in records), default=0)
+
+
+class Run:
+    """One run's folder, log, model and record, and what it trains with once prepared."""
+
+    def __init__(self, config: ExperimentConfig, resume: Path | None, quiet: bool) -> None:
+        self.config = config
+        self.device = torch.device(config.execution.device)
+        self.data_dir = resolve_data_dir(config.data_dir)
+        self.state = load_state(resume) if resume else None
+        self.dir = resume or new_run_dir(Path(config.out), config.model, config.seed)
+        self.log = RunLog(self.dir / "log.txt", quiet)
+        seed_everything(config.seed)
+        ensure_mnist(self.data_dir, log=self.log)
+        self.model = build_model(config)
+        self.record = load_record(self.dir) if resume else new_record(config, self.model, self.dir)
+        self.record.process = {"host": socket.gethostname(), "pid": os.getpid()}
+        self.started = time.perf_counter() - self.record.seconds
+        self.save("running")
+
+    def save(self, status: str | None = None, reason: str | None = None) -> None:
+        self.record.status = status or self.record.status
+        self.record.reason = reason
+        self.record.seconds = round(time.perf_counter() - self.started, 2)
+        self.write(lambda: self.record.save(self.dir), "the run record")
+
+    def write(self, write: Callable[[], None], what: str) -> None:
         try:
             write()
         except OSError as error:
-            raise WriteFailed(f"cannot write {what} in {run_dir}: {error.strerror or error}") from None
+            raise WriteFailed(f"cannot write {what} in {self.dir}: {error.strerror or error}") from None
 
-    try:
-        save("running", None)
-        train_loader, test_loader = make_loaders(data_dir, loader_settings(config), device)
-        generators = random_generators(train_loader)
-        method = training_method(config, model, len(train_loader))
-        precision = Precision(record.precision, device)
-        step = trainer(model, record.compiled, config)
-        log(f"Device: {device} ({torch.get_num_threads()} CPU threads), precision {precision.name}"
-            + (", training step compiled" if record.compiled else ""))
-        log(f"Config: {describe(config)}")
-        log(f"Training method: {method}")
-        log(model_summary(model))
+    def prepare(self, estimate: float | None) -> None:
+        """Data, training method and step; the header of the log; a resumed run's saved state restored."""
+        config = self.config
+        self.train_loader, self.eval_loader = make_loaders(self.data_dir, loader_settings(config), self.device)
+        self.generators = random_generators(self.train_loader)
+        self.method = training_method(config, self.model, len(self.train_loader))
+        self.precision = Precision(config.execution.precision, self.device)
+        self.step = training_step(self.model, config)
+        self.log(f"Device: {self.device} ({torch.get_num_threads()} CPU threads), precision {self.precision.name}"
+                 + (", training step compiled" if config.execution.compiled else ""))
+        self.log(f"Config: {describe(config)}")
+        self.log(f"Training method: {self.method}")
+        self.log(model_summary(self.model))
         estimate = estimate if estimate is not None else estimate_seconds(config)
-        log(f"Estimated time: {format_duration(estimate)} for {config.recipe.epochs} epochs "
-            f"({len(train_loader)} training batches per epoch)")
-        if state:
-            state.restore(model, method, generators)
-            record.epochs, record.best_test_acc, record.best_epoch = [], None, None
-            for epoch in state.epochs:
-                record.add_epoch(EpochRecord(**epoch))
-            log(f"Resumed after epoch {state.epoch} of {config.recipe.epochs} from {run_dir / STATE_FILE}")
-        for epoch in range(len(record.epochs), config.recipe.epochs):
+        self.log(f"Estimated time: {format_duration(estimate)} for {config.recipe.epochs} epochs "
+                 f"({len(self.train_loader)} training batches per epoch)")
+        if self.state:
+            self.state.restore(self.model, self.method, self.generators)
+            self.record.epochs, self.record.best_eval_acc, self.record.best_epoch = [], None, None
+            for epoch in self.state.epochs:
+                self.record.add_epoch(EpochRecord.from_json(epoch))
+            self.log(f"Resumed after epoch {self.state.epoch} of {config.recipe.epochs} from {self.dir / STATE_FILE}")
+
+    def end_epoch(self, epoch: int, lr: float, train: EpochMetrics, evaluation: EpochMetrics) -> None:
+        """Log the evaluation, then record the epoch and save the best weights, the state and the record."""
+        self.log()
+        self.log(test_line(evaluation, "Validation set" if self.config.validation else "Test set"))
+        self.log()
+        if self.record.add_epoch(EpochRecord(epoch, lr, round(train.loss, 6), round(train.accuracy, 4),
+                                             round(evaluation.loss, 6), round(evaluation.accuracy, 4),
+                                             round(train.seconds + evaluation.seconds, 2))):
+            self.write(lambda: save_best(self.model, self.dir), "the best checkpoint")
+        self.write(lambda: save_state(self.dir, epoch, self.model, self.method, self.generators,
+                                      [asdict(e) for e in self.record.epochs]), "the saved state")
+        self.save()
+
+    def end(self, error: BaseException | None) -> RunRecord:
+        """Record how the run ended (ENDINGS) and close its log."""
+        ending = COMPLETED if error is None else ENDINGS.get(type(error), CRASHED)
+        reason = None if error is None else ending.reason or (str(error) if ending is not CRASHED
+                                                              else f"{type(error).__name__}: {error}")
+        name = f"{self.config.model} seed {self.config.seed}"
+        if isinstance(error, WriteFailed):
+            print(f"main.py: error: {error}", file=sys.stderr, flush=True)
+            self.record.status, self.record.reason = ending.status, reason
+        elif error is not None and ending is not CRASHED:
+            self.log(f"Stopped {name} after {len(self.record.epochs)} epoch(s): {error or reason}{ending.advice}")
+        with contextlib.suppress(WriteFailed):  # the disk may not take even this; the last good record stays
+            self.save(ending.status, reason)
+        if ending is COMPLETED:
+            self.log_target()
+            self.log(f"Run record: {self.dir}")
+        self.log.close()
+        return self.record
+
+    def log_target(self) -> None:
+        target = self.record.target
+        if target:
+            window = min(target.window, len(self.record.epochs))
+            self.log(f"{self.record.split.capitalize()} accuracy {target}: {self.record.target_hits()} of {window} "
+                     f"epochs, target met: {'yes' if self.record.target_met() else 'no'}")
+
+
+def run_experiment(config: ExperimentConfig, position: int = 0, quiet: bool = False,
+                   thread_share: Callable[[], int] | None = None, estimate: float | None = None,
+                   on_epoch: Callable[[RunRecord], None] | None = None, resume: Path | None = None) -> RunRecord:
+    """Train and evaluate `config.model` for its recipe's epochs, recording every epoch in `<out>/<run-id>/`.
+
+    With `resume`, continue that run folder from its saved state instead (see training/checkpoint.py).
+    However the run ends (ENDINGS: diverged, a failed write, Ctrl-C, pruned by `on_epoch`), its record
+    returns. `thread_share`, when given, is asked before every epoch how many CPU threads this run may use.
+    """
+    run = Run(config, resume, quiet)
+    try:
+        run.prepare(estimate)
+        for epoch in range(len(run.record.epochs), config.recipe.epochs):
             if thread_share:
                 torch.set_num_threads(thread_share())
-            lr = method.lr
-            log(f"EPOCH: {epoch}  (lr {lr:g})")
-            train = train_epoch(step, train_loader, method.optimizer, device, method.batch_scheduler,
-                                progress=config.progress, position=position, precision=precision)
-            log.file_only(train.bar_line())
-            if method.epoch_scheduler:
-                method.epoch_scheduler.step()
-            test = evaluate(model, test_loader, device, precision)
-            log()
-            log(test_line(test, "Validation set" if config.validation else "Test set"))
-            log()
-            if record.add_epoch(EpochRecord(epoch, lr, round(train.loss, 6), round(train.accuracy, 4),
-                                            round(test.loss, 6), round(test.accuracy, 4),
-                                            round(train.seconds + test.seconds, 2))):
-                written(lambda: save_best(model, run_dir), "the best checkpoint")
-            written(lambda: save_state(run_dir, epoch, model, method, generators,
-                                       [asdict(e) for e in record.epochs]), "the saved state")
-            save()
+            lr = run.method.lr
+            run.log(f"EPOCH: {epoch}  (lr {lr:g})")
+            train = train_epoch(run.step, run.train_loader, run.method.optimizer, run.device,
+                                run.method.batch_scheduler, progress=config.progress, position=position,
+                                precision=run.precision)
+            run.log.file_only(train.bar_line())
+            if run.method.epoch_scheduler:
+                run.method.epoch_scheduler.step()
+            run.end_epoch(epoch, lr, train, evaluate(run.model, run.eval_loader, run.device, run.precision))
             if on_epoch:
-                on_epoch(record)
-    except StopRun as stop:
-        log(f"Stopped {config.model} seed {config.seed}: {stop.reason}")
-        save(stop.status, stop.reason)
-    except Diverged as error:
-        log(f"Stopped {config.model} seed {config.seed}: {error} (diverged; try a lower --lr)")
-        save("failed", "diverged")
-    except WriteFailed as error:
-        print(f"main.py: error: {error}", file=sys.stderr, flush=True)
-        record.status, record.reason = "failed", str(error)
-        with contextlib.suppress(WriteFailed):  # the disk may not take even this; the last good record stays
-            save("failed", str(error))
-    except KeyboardInterrupt:
-        log(f"Interrupted {config.model} seed {config.seed} after {len(record.epochs)} epoch(s)")
-        save("interrupted", "keyboard interrupt")
+                on_epoch(run.record)
+    except tuple(ENDINGS) as error:
+        return run.end(error)
     except BaseException as error:
-        save("failed", f"{type(error).__name__}: {error}")
+        run.end(error)
         raise
-    else:
-        save("completed")
-        if record.target:
-            judged = "Validation" if config.validation else "Test"
-            window = min(record.target.window, len(record.epochs))
-            log(f"{judged} accuracy {record.target}: {record.target_hits()} of {window} epochs, "
-                f"target met: {'yes' if record.target_met() else 'no'}")
-        log(f"Run record: {run_dir}")
-    finally:
-        log.close()
-    return record
+    return run.end(None)
 
 
-def plan(configs: list[ExperimentConfig], jobs: int) -> list[float]:
-    """Estimate every run (once per distinct config: seeds time alike) and print the plan before the first starts."""
+def plan(configs: list[ExperimentConfig], jobs: int,
+         cheapest_first: bool = False) -> tuple[list[ExperimentConfig], list[float]]:
+    """Estimate every run (once per distinct config: seeds time alike), print the plan, and return the runs in the
+    order they will go, with their estimates: as given, or the quickest first."""
     by_setup: dict[ExperimentConfig, float] = {}
-    estimates = []
     for config in configs:
         setup = replace(config, seed=1)
         if setup not in by_setup:
             by_setup[setup] = estimate_seconds(config)
-        estimates.append(by_setup[setup])
-    print(f"Plan: {len(configs)} runs" + (f", {jobs} at a time" if jobs > 1 else "") + ", estimated from a few timed "
-          "batches each on this machine:")
-    for number, (config, seconds) in enumerate(zip(configs, estimates), start=1):
+    planned = [(config, by_setup[replace(config, seed=1)]) for config in configs]
+    if cheapest_first:
+        planned.sort(key=lambda item: item[1])
+    print(f"Plan: {len(configs)} runs" + (f", {jobs} at a time" if jobs > 1 else "")
+          + (", quickest first" if cheapest_first else "") + ", estimated from a few timed batches each on this machine:")
+    for number, (config, seconds) in enumerate(planned, start=1):
         print(f"  {number}. {config.model} seed {config.seed}, {config.recipe.epochs} epochs: {format_duration(seconds)}")
-    print(f"  total: {format_duration(sum(estimates))} of training, one run after another. Fewer: --models NAME, "
+    total = sum(seconds for _, seconds in planned)
+    print(f"  total: {format_duration(total)} of training, one run after another. Fewer: --models NAME, "
           "--seeds N, --epochs N; Ctrl-C stops cleanly and keeps every record.", flush=True)
-    return estimates
+    return [config for config, _ in planned], [seconds for _, seconds in planned]
 
 
 def _run_in_worker(item: tuple[ExperimentConfig, float], worker: Worker) -> RunRecord:
@@ -261,11 +298,12 @@ def _run_in_worker(item: tuple[ExperimentConfig, float], worker: Worker) -> RunR
                           estimate=estimate)
 
 
-def run_experiments(configs: list[ExperimentConfig], jobs: int = 1,
+def run_experiments(configs: list[ExperimentConfig], jobs: int = 1, cheapest_first: bool = False,
                     on_result: Callable[[RunRecord], None] = lambda record: None) -> list[RunRecord]:
-    """Run every config, `jobs` at a time in worker processes; with more than one, print the plan first.
+    """Run every config, `jobs` at a time in worker processes; with more than one, print the plan first (and,
+    with `cheapest_first`, run them in the order of its estimates).
 
-    Ctrl-C stops them all; the records of what finished are returned either way.
+    Ctrl-C stops them all; the records of what finished are returned in the order they ran.
     """
     records: list[RunRecord] = []
 
@@ -274,7 +312,7 @@ def run_experiments(configs: list[ExperimentConfig], jobs: int = 1,
         on_result(record)
 
     try:
-        estimates = plan(configs, jobs) if len(configs) > 1 else [None] * len(configs)
+        configs, estimates = plan(configs, jobs, cheapest_first) if len(configs) > 1 else (configs, [None])
         if jobs > 1 and len(configs) > 1:
             run_in_workers(_run_in_worker, list(zip(configs, estimates)), jobs, finished)
         else:

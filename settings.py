@@ -2,21 +2,21 @@
 
 A recipe (how a model is trained) and an experiment (a recipe plus where and how to run it) are frozen
 dataclasses whose fields are declared with `setting(...)`. The command-line flags and their `--help`, the
-validation, the one-line description of a run and the report's reproduce commands are all made from these
-declarations, so adding a field is one edit:
+checks, the one-line description of a run and the report's reproduce commands are all made from these
+declarations (commandline.py, configs.py), so adding a field is one edit:
 
     @dataclass(frozen=True, kw_only=True)
     class AdamRecipe(Recipe):
-        betas: tuple[float, float] = setting((0.9, 0.999), help="Adam's betas", check=UNIT_INTERVAL)
+        betas: tuple[float, float] = setting((0.9, 0.999), help="Adam's betas", check=FRACTIONS)
 
-This module imports no torch: the report reads records and recipes without it.
+This module only declares: it imports no torch and nothing else of the package, so records, recipes and the
+results tables read without either. Making configs (from the command line, a model file or a record) and
+resolving what depends on the machine is configs.py's job; the flags and reproduce commands, commandline.py's.
 """
-import argparse
 import math
 import types
 import typing
 from dataclasses import MISSING, Field, dataclass, field, fields, replace
-from pathlib import Path
 from typing import Any, Callable
 
 LOADERS = ("tensor", "torchvision")
@@ -27,7 +27,8 @@ SEED_LIMIT = 2**32  # numpy's seed range, the narrowest of the generators a run 
 
 
 class ConfigError(ValueError):
-    """A setting that cannot work; raised before any training starts."""
+    """Bad input: a setting, a model name, a run folder or a record that cannot be used. Raised before any
+    training starts; main.py prints it as one line and exits 2. The package's other input errors derive from it."""
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,8 @@ class Check:
 
 POSITIVE = Check(lambda v: v > 0, "positive")
 NON_NEGATIVE = Check(lambda v: v >= 0 and math.isfinite(v), "a finite number >= 0")
-UNIT_INTERVAL = Check(lambda v: all(0 <= x < 1 for x in v), "numbers in [0, 1)")
+FRACTION = Check(lambda v: 0 <= v < 1, "a number in [0, 1)")
+FRACTIONS = Check(lambda v: all(0 <= x < 1 for x in v), "numbers in [0, 1)")
 SEED = Check(lambda v: 0 <= v < SEED_LIMIT, f"between 0 and {SEED_LIMIT - 1}")
 
 
@@ -64,10 +66,10 @@ def declared(cls_or_value) -> list[Field]:
     return [f for f in fields(cls_or_value) if "help" in f.metadata]
 
 
-def check_settings(value) -> None:
-    """Raise ConfigError for the first declared setting of `value` that fails its check or choices."""
-    for f in declared(value):
-        current = getattr(value, f.name)
+def check_values(cls: type, values: dict[str, Any]) -> None:
+    """Raise ConfigError for the first of `values` that fails its declared setting's check or choices."""
+    for f in declared(cls):
+        current = values.get(f.name)
         check, choices = f.metadata["check"], f.metadata["choices"]
         if current is None:
             continue
@@ -75,6 +77,11 @@ def check_settings(value) -> None:
             raise ConfigError(f"{named_in_errors(f)} must be one of {', '.join(choices)}, got {current!r}")
         if check and not check.passes(current):
             raise ConfigError(f"{named_in_errors(f)} must be {check.requirement}, got {format_value(current)}")
+
+
+def check_settings(value: Any) -> None:
+    """check_values for a dataclass instance's own fields."""
+    check_values(type(value), {f.name: getattr(value, f.name) for f in declared(value)})
 
 
 def format_value(value: Any) -> str:
@@ -147,16 +154,25 @@ class Recipe:
 @dataclass(frozen=True, kw_only=True)
 class SGDRecipe(Recipe):
     """The default training method: SGD with momentum and a StepLR schedule stepped once per epoch."""
-    momentum: float = setting(help="SGD momentum", check=NON_NEGATIVE)
+    momentum: float = setting(help="SGD momentum", check=FRACTION)  # at 1 or more the velocity never decays
     step_size: int = setting(help="StepLR: epochs between learning-rate drops", check=POSITIVE)
     gamma: float = setting(help="StepLR: factor applied at each drop", check=POSITIVE)
+
+
+@dataclass(frozen=True)
+class Execution:
+    """How a run computes on this machine: its `--device`, `--precision` and `--compile` settings resolved once,
+    when the config is made; the record keeps these."""
+    device: str  # "cpu", "cuda" or "mps"
+    precision: str  # fp32, bf16 or fp16
+    compiled: bool  # the training step runs under torch.compile
 
 
 @dataclass(frozen=True, kw_only=True)
 class ExperimentConfig:
     """One run: a model, a seed, its recipe (after overrides), and where and how to run it.
 
-    Validated when made, so a config that exists can run.
+    Checked when made; configs.make_config also checks it against this machine, so a config that exists can run.
     """
     model: str
     seed: int = setting(1, help="random seed: the weights, data order, augmentation and dropout", check=SEED,
@@ -178,7 +194,7 @@ class ExperimentConfig:
     compile: str = setting("auto", choices=COMPILE,
                            help="torch.compile the training step (full batches); auto: where a C++ compiler (CPU) "
                                 "or Triton (CUDA) is found and the run is long enough to repay the compilation "
-                                "(training/compile.py)")
+                                "(training/compiling.py)")
     validation: bool = setting(False, help="train on the first 50,000 training images and evaluate on the last "
                                            "10,000 (five sixths and one sixth of a --limit-train subset), never "
                                            "reading the test set: how --tune scores recipes")
@@ -188,24 +204,15 @@ class ExperimentConfig:
                                               "equally exact one in training/dropout.py")
     progress: bool = True  # progress bars; off in worker processes, whose bars would interleave
 
-    def __post_init__(self) -> None:
-        import models
-        from training import compile as compiling
-        from training.precision import resolve
-        from utils import pick_device
+    execution: Execution  # device, precision and compilation as resolved for this machine (configs.py)
 
+    def __post_init__(self) -> None:
         check_settings(self)
-        if self.data_dir is not None:
-            path = Path(self.data_dir)
-            existing = next(p for p in (path, *path.parents) if p.exists())
-            if not existing.is_dir():
-                raise ConfigError(f"--data-dir {self.data_dir}: {existing} is a file, not a folder")
-        try:
-            models.canonical_name(self.model)
-            resolve(self.precision, pick_device(self.device))
-            compiling.resolve(self.compile, pick_device(self.device), steps=0)
-        except ValueError as error:
-            raise ConfigError(str(error)) from None
+
+    @classmethod
+    def check(cls, **values: Any) -> None:
+        """The checks of __post_init__ on values alone, before the machine is asked what `auto` means."""
+        check_values(cls, values)
 
     def run_settings(self) -> dict[str, Any]:
         """The declared settings other than the seed: those the record's config keeps beside the recipe."""
@@ -225,99 +232,3 @@ def describe(config: ExperimentConfig) -> str:
     changed = [f"{f.name}={format_value(getattr(config, f.name))}" for f in declared(config)
                if f.name != "seed" and getattr(config, f.name) != f.default]
     return " ".join([f"{config.model} seed={config.seed}", recipe, *changed])
-
-
-def config_for(model: str, seed: int = 1, recipe_overrides: dict[str, Any] | None = None,
-               **run_settings: Any) -> ExperimentConfig:
-    """The model's recipe with `recipe_overrides` applied (None values keep the recipe's), and the run settings."""
-    import models
-
-    name = models.canonical_name(model)
-    changes = {key: value for key, value in (recipe_overrides or {}).items() if value is not None}
-    return ExperimentConfig(model=name, seed=seed, recipe=models.get_recipe(name).with_overrides(changes),
-                            **{key: value for key, value in run_settings.items() if value is not None})
-
-
-def config_from_record(recorded: dict[str, Any], data_dir: str | None = None) -> ExperimentConfig:
-    """The config a run was made with, rebuilt from its record (to resume it); `data_dir` may move."""
-    import models
-
-    current = models.get_recipe(recorded["model"])
-    if recorded.get("recipe_type") != type(current).__name__:
-        raise ConfigError(f"the run's recipe ({recorded.get('recipe_type', 'from before recipes had types')}) is "
-                          f"not {recorded['model']}'s recipe type now ({type(current).__name__})")
-    missing = [f.name for f in declared(current) if f.name not in recorded]
-    if missing:
-        raise ConfigError(f"the run's record has no {missing[0]!r}: it was made before that setting existed")
-    recipe = type(current)(**{f.name: tuple(recorded[f.name]) if isinstance(recorded[f.name], list)
-                              else recorded[f.name] for f in declared(current)})
-    run = {f.name: recorded[f.name] for f in declared(ExperimentConfig) if f.name != "seed" and f.name in recorded}
-    return ExperimentConfig(model=recorded["model"], seed=recorded["seed"], recipe=recipe,
-                            **(run | ({"data_dir": data_dir} if data_dir else {})))
-
-
-# --- the command line, made from the declarations ---------------------------------------------------------
-
-def add_setting_flags(group: argparse._ActionsContainer, cls: type, recipe: bool, skip: tuple[str, ...] = ()) -> None:
-    """One flag per declared field of `cls`. Recipe flags default to None: "keep the model's recipe"."""
-    kinds = typing.get_type_hints(cls)
-    for f in declared(cls):
-        if f.name in skip:
-            continue
-        kind = without_none(kinds[f.name])
-        shown = "the recipe's" if recipe else format_value(f.default) if f.default is not None else "none"
-        options = dict(dest=f.name, default=None if recipe else f.default, help=f.metadata["help"] + ("" if "(default:" in f.metadata["help"] else f" (default: {shown})"))
-        if kind is bool:
-            group.add_argument(flag_of(f), action=argparse.BooleanOptionalAction, **options)
-        elif f.metadata["choices"]:
-            group.add_argument(flag_of(f), type=kind, choices=f.metadata["choices"], **options)
-        else:
-            group.add_argument(flag_of(f), type=kind, metavar=f.name.upper(), **options)
-
-
-def parse_assignments(items: list[str]) -> dict[str, str]:
-    """`--set name=value ...` as {name: text}; the recipe parses the text by the field's type."""
-    assignments = {}
-    for item in items:
-        name, equals, value = item.partition("=")
-        if not equals or not name.strip():
-            raise ConfigError(f"--set takes NAME=VALUE, got {item!r}")
-        assignments[name.strip().replace("-", "_")] = value.strip()
-    return assignments
-
-
-def recipe_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    """The recipe fields given on the command line, by named flag or by --set (a name given both ways is an error)."""
-    named = {f.name: getattr(args, f.name) for f in declared(SGDRecipe) if getattr(args, f.name, None) is not None}
-    generic = parse_assignments(args.set or [])
-    both = sorted(set(named) & set(generic))
-    if both:
-        raise ConfigError(f"{both[0]} given twice, as a flag and with --set")
-    return named | generic
-
-
-def run_settings(args: argparse.Namespace) -> dict[str, Any]:
-    """The run settings given on the command line (all of them: their flags carry the defaults)."""
-    return {f.name: getattr(args, f.name) for f in declared(ExperimentConfig) if f.name != "seed"}
-
-
-def as_flag(f: Field, value: Any) -> str:
-    if isinstance(value, bool):
-        return flag_of(f) if value else "--no-" + flag_of(f)[2:]
-    return f"{flag_of(f)} {format_value(value)}"
-
-
-def command_line(model: str, seed: int, recorded: dict[str, Any], current: Recipe) -> str:
-    """The main.py command that repeats a run from its recorded config: the model's current recipe plus what differs."""
-    words = [f"python main.py --models {model} --seeds {seed}"]
-    named = {f.name for f in declared(SGDRecipe)}
-    for f in declared(current):
-        value, now = recorded.get(f.name, MISSING), getattr(current, f.name)
-        value = tuple(value) if isinstance(value, list) else value  # JSON keeps tuples as lists
-        if value is not MISSING and value != now:
-            words.append(as_flag(f, value) if f.name in named else f"--set {f.name}={format_value(value)}")
-    for f in declared(ExperimentConfig):
-        value = recorded.get(f.name, f.default)
-        if f.name not in ("seed", "out", "data_dir") and value != f.default:
-            words.append(as_flag(f, value))
-    return " ".join(words)

@@ -28,8 +28,9 @@ import models
 from files import atomic_write_bytes
 from parallel import Worker, run_in_workers
 from records import RunRecord, format_duration
-from run_experiments import StopRun, run_experiment
-from settings import ConfigError, Recipe, SGDRecipe, config_for, declared, format_value
+from configs import config_for
+from run_experiments import Pruned, run_experiment
+from settings import ConfigError, Recipe, SGDRecipe, declared, format_value
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial is ours to print
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # heartbeats: used as documented
@@ -151,7 +152,7 @@ def make_study(model: str, trials: int, seeds: list[int], out: str, name: str | 
 
 def trial_score(records: list[RunRecord], window: int) -> float:
     """Mean over seeds of the validation accuracy over the last `window` epochs."""
-    return statistics.mean(statistics.mean(r.test_accuracies[-window:]) for r in records)
+    return statistics.mean(statistics.mean(r.eval_accuracies[-window:]) for r in records)
 
 
 class TrialFailed(Exception):
@@ -162,17 +163,17 @@ def run_trial(study: Study, trial: optuna.Trial, thread_share: Callable[[], int]
     params = search_space(study.model)(trial, study.recipe, set(study.overrides))
     folder = study.folder / "trials" / f"trial-{trial.number:04d}"
 
-    def report(record: RunRecord) -> None:
+    def report_epoch(record: RunRecord) -> None:
         epoch = record.epochs[-1]
-        trial.report(epoch.test_acc, epoch.epoch)
+        trial.report(epoch.eval_acc, epoch.epoch)
         if trial.should_prune():
-            raise StopRun("pruned", f"pruned at epoch {epoch.epoch} (validation {epoch.test_acc:.2f}%)")
+            raise Pruned(f"pruned at epoch {epoch.epoch} (validation {epoch.eval_acc:.2f}%)")
 
     records = []
     for index, seed in enumerate(study.seeds):
         config = config_for(study.model, seed, params | study.overrides, validation=True, progress=False,
                             **(study.run_settings | {"out": str(folder)}))
-        record = run_experiment(config, quiet=True, thread_share=thread_share, on_epoch=report if index == 0 else None)
+        record = run_experiment(config, quiet=True, thread_share=thread_share, on_epoch=report_epoch if index == 0 else None)
         if record.status == "pruned":
             raise optuna.TrialPruned(record.reason)
         if record.status == "interrupted":
@@ -338,7 +339,7 @@ def best_trials_table(optuna_study: optuna.Study, top: int = 10) -> str:
 
 def save_plots(optuna_study: optuna.Study, folder: Path) -> list[str]:
     """Optuna's optimization history and parameter importances, as PNGs beside the study."""
-    from report import pyplot, save_figure
+    from report.plots import pyplot, save_figure
 
     pyplot()
     import optuna.visualization.matplotlib as plots
@@ -369,6 +370,7 @@ def summarize(study: Study) -> str:
     states = [t.state.name.lower() for t in optuna_study.trials]
     counts = ", ".join(f"{states.count(s)} {s}" for s in dict.fromkeys(states))
     lines = [f"## Study {study.name}: {study.model}, {counts}", "",
+             f"Generated from the study's storage by `python main.py --report {study.folder.as_posix()}`.", "",
              f"Score: {study.score_text} (seeds {', '.join(map(str, study.seeds))}), {split_text(study)}; "
              f"the test set is not read. Median pruning after epoch {study.prune_after}.", "",
              best_trials_table(optuna_study), ""]

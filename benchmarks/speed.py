@@ -29,12 +29,10 @@ import models  # noqa: E402
 from data.loaders import TensorLoader, mnist_dataset, train_transform  # noqa: E402
 from data.mnist import ensure_mnist, resolve_data_dir  # noqa: E402
 from provenance import machine_description  # noqa: E402
-from run_experiments import compiles  # noqa: E402
-from settings import config_for  # noqa: E402
-from training import compile as compiling  # noqa: E402
-from training.compile import CompiledTraining  # noqa: E402
+from configs import config_for  # noqa: E402
+from training.compiling import CompiledTraining, can_compile  # noqa: E402
 from training.dropout import use_fast_dropout  # noqa: E402
-from training.precision import Precision, native_bf16, resolve  # noqa: E402
+from training.precision import Precision, native_bf16  # noqa: E402
 
 from utils import layer_geometry, seed_everything  # noqa: E402
 
@@ -43,8 +41,8 @@ FP32, BF16 = Precision("fp32", CPU), Precision("bf16", CPU)
 # What `python main.py --models model3` does on this machine: its recipe's batch, precision and compilation.
 DEFAULT_CONFIG = config_for("model3", device="cpu")
 BATCH = DEFAULT_CONFIG.recipe.batch_size
-DEFAULT = Precision(resolve("auto", CPU), CPU)
-DEFAULT_COMPILED = compiles(DEFAULT_CONFIG, CPU)
+DEFAULT = Precision(DEFAULT_CONFIG.execution.precision, CPU)
+DEFAULT_COMPILED = DEFAULT_CONFIG.execution.compiled
 
 
 def matmul_gflops(size: int = 2048, repeats: int = 10) -> float:
@@ -281,7 +279,7 @@ def main() -> None:
     if threads > 1:
         variants[f"batch {BATCH}, fast dropout, 1 thread instead of {threads}"] = with_threads(
             1, compute_pass(*make_model(), fixed_default))
-    if not args.quick and compiling.can_compile(CPU):
+    if not args.quick and can_compile(CPU):
         variants.update({
             f"batch {BATCH}, compiled, nn.Dropout (inductor's random numbers)": compute_pass(
                 *make_model(False, compiled=True), fixed_default),

@@ -20,7 +20,7 @@ from settings import LOADERS
 MEAN, STD = 0.1307, 0.3081
 TRAIN_IMAGES, TEST_IMAGES = 60_000, 10_000
 # Batches gathered and augmented together: fewer calls into PyTorch, while each pass over the chunk
-# (512 images at batch 64, 1.6 MB) stays in the CPU cache (measured: 8 beats 1 and 100).
+# (512 images at batch 64, 1.6 MB) stays in the CPU cache; more batches fall out of it.
 BATCHES_PER_CHUNK = 8
 
 
@@ -85,15 +85,19 @@ class LoaderSettings:
     validation: bool = False  # evaluate on the training set's held-out end, never reading the test set
 
 
+def split_sizes(limit_train: int | None, limit_test: int | None, validation: bool) -> tuple[int, int]:
+    """(training, evaluation) images: the first of each set, or, for validation, the training set (or its
+    --limit-train subset) cut into its first five sixths and its last sixth (50,000 and 10,000 of 60,000)."""
+    used = min(limit_train or TRAIN_IMAGES, TRAIN_IMAGES)
+    if validation:
+        return used - used // 6, used // 6
+    return used, min(limit_test or TEST_IMAGES, TEST_IMAGES)
+
+
 def split(settings: LoaderSettings) -> tuple[range, range]:
-    """Training and evaluation indices: the first images of each set, or, for validation, the
-    training set (or its --limit-train subset) cut into its first five sixths and its last sixth
-    (50,000 and 10,000 of MNIST's 60,000)."""
-    used = min(settings.limit_train or TRAIN_IMAGES, TRAIN_IMAGES)
-    if settings.validation:
-        held_out = used // 6
-        return range(used - held_out), range(used - held_out, used)
-    return range(used), range(min(settings.limit_test or TEST_IMAGES, TEST_IMAGES))
+    """Training and evaluation indices (split_sizes); validation's held-out sixth follows the training images."""
+    train, evaluation = split_sizes(settings.limit_train, settings.limit_test, settings.validation)
+    return range(train), range(train, train + evaluation) if settings.validation else range(evaluation)
 
 
 def random_generators(loader) -> list[torch.Generator]:

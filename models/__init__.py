@@ -6,7 +6,7 @@ A model file is a whole experiment: the network, its `RECIPE` (a settings.Recipe
 `search_space` for `--tune`, and its notes as the docstring.
 
     import models
-    models.available()            # ['model1', 'model2', 'model3']
+    models.available()            # ['model1', 'model2', 'model3', 'model4']
     models.get_model("model3")    # also "Model3" or "3"; a fresh instance each call
     models.get_recipe("model3")   # its training recipe
 """
@@ -16,18 +16,19 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Callable
 
+from settings import ConfigError, Recipe
+
 if TYPE_CHECKING:
     from torch import nn
 
     from records import Target
-    from settings import Recipe
     from training.optim import TrainingMethod
 
 MODELS_DIR = Path(__file__).parent
 _FILE_PATTERN = re.compile(r"model(\d+)\.py")
 
 
-class UnknownModelError(ValueError):
+class UnknownModelError(ConfigError):
     pass
 
 

@@ -2,33 +2,20 @@
 
 Target:
 - Get the setup right: transforms, data loaders, the training and test loops.
-
-Published results (one run, GPU):
-- Parameters: 6.3M; best train accuracy 99.92%; best test accuracy 99.26%.
-
-Published analysis, in short:
-- Far too heavy for the goal of fewer than 8k parameters.
-- Overfits: after the first epochs, train accuracy stays well above test accuracy.
+- Published (one run, GPU): best train accuracy 99.92%, best test accuracy 99.26%; far too heavy for
+  the goal of fewer than 8k parameters, and it overfits.
 
 Recipe:
-Nothing beyond the notes above was published. A plain VGG-style network with no batch norm
-trains stably with SGD at lr 0.01 and momentum 0.9 and a constant rate (step_size 15 never fires
-within 15 epochs). Augmentation is off: this is the baseline before regularisation, and the
-published train accuracy of 99.92% is that of a model memorising un-augmented digits.
+A plain VGG-style network without batch norm trains stably with SGD at lr 0.01 and momentum 0.9 and a
+constant rate (step_size 15 never fires within 15 epochs). Augmentation is off: this is the baseline
+before regularisation, a model free to memorise un-augmented digits.
 
-Analysis (this package's runs, CPU; figures for every run are in the README's generated table):
-- Run 20261124-163820-model1-seed1 (2026-11-24, commit 3a1d41d, all 15 epochs, `--precision bf16`):
-  best test accuracy 99.35% (epoch 12) against the published 99.26%, best train accuracy 99.98%
-  against 99.92%. The published figures are reproduced, the test figure slightly exceeded; the
-  final epoch ends at 99.16%.
-- It overfits as published: train accuracy passes test accuracy at epoch 2 and reaches 99.9% by
-  epoch 10, while test accuracy wanders between 99.03% and 99.35% from epoch 3 on, with no schedule to settle it.
-- Time: 56 minutes on a 2-core AMD EPYC in bf16 (3.4-4.1 minutes an epoch; Model3: about 17
-  seconds): 159 million multiply-accumulates per image against Model3's 1.3 million. In fp32 its
-  estimate there is 1.7 hours; on that CPU (AVX-512 BF16) a training step of this model at batch 128
-  took 0.45 s in bf16 against 0.73-0.89 s in fp32, which is why this run used bf16 (autocast
-  around the forward pass only; the weights, loss and update stay fp32). No fp32 run compares its
-  accuracy, and `--precision auto` stays fp32 (see Speed). On a GPU a full run takes minutes.
+What its runs show:
+- It overfits as published: train accuracy passes test accuracy within the first epochs and nears
+  100%, while test accuracy wanders with no schedule to settle it (run 20261124-163820-model1-seed1).
+- It costs about 120 times Model3's multiply-accumulates per image, so on a 2-core CPU it takes an
+  hour or more and `python main.py` runs it last; that run used `--precision bf16` (autocast around
+  the forward pass; weights, loss and update in fp32). On a GPU a run takes minutes.
 """
 import torch.nn.functional as F
 from torch import nn

@@ -12,7 +12,7 @@ import torch
 import models
 
 from run_experiments import run_experiment
-from settings import config_for
+from configs import config_for
 from tests.conftest import ROOT, run_cli
 from training import evaluate, train_epoch
 from data.loaders import LoaderSettings, make_loaders
@@ -37,7 +37,7 @@ def test_smoke_run(mnist_dir, tmp_path):
     [record] = records(tmp_path)
     assert record["status"] == "completed" and len(record["epochs"]) == 1
     assert record["parameters"] == 7944 and record["config"]["limit_train"] == 2048
-    assert set(record["epochs"][0]) == {"epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc", "seconds"}
+    assert set(record["epochs"][0]) == {"epoch", "lr", "train_loss", "train_acc", "eval_loss", "eval_acc", "seconds"}
     run_dir = next(tmp_path.glob("*-model3-seed1"))
     assert (run_dir / "best.pt").exists()
     log = (run_dir / "log.txt").read_text()
@@ -115,6 +115,8 @@ def test_divergence_fails_that_run_and_the_others_go_on(mnist_dir, tmp_path):
     (["--seeds", "1180591620717411303424"], "--seeds must be between 0 and 4294967295, got 1180591620717411303424"),
     (["--set", "momentum"], "--set takes NAME=VALUE, got 'momentum'"),
     (["--set", "colour=red"], "SGDRecipe has no setting 'colour'"),
+    (["--momentum", "5"], "--momentum must be a number in [0, 1), got 5"),
+    (["--set", "momentum=1"], "--momentum must be a number in [0, 1), got 1"),
 ])
 def test_bad_input_is_one_line_and_exit_2(flags, message):
     done = run_cli("main.py", *flags)
@@ -134,7 +136,7 @@ def test_same_seed_same_metrics_on_cpu(mnist_dir, tmp_path):
     def run():
         config = config_for("model3", seed=3, recipe_overrides={"epochs": 2}, limit_train=512, limit_test=200, device="cpu",
                             data_dir=str(mnist_dir), out=str(tmp_path), progress=False)
-        return [(e.train_loss, e.train_acc, e.test_loss, e.test_acc) for e in run_experiment(config, quiet=True).epochs]
+        return [(e.train_loss, e.train_acc, e.eval_loss, e.eval_acc) for e in run_experiment(config, quiet=True).epochs]
 
     assert run() == run()
 

@@ -7,8 +7,8 @@ import torch
 from torch import nn
 
 from tests.conftest import run_cli, small_model3_run
-from training import compile as compiling
-from training.compile import CompiledTraining
+from training import compiling
+from training.compiling import CompiledTraining
 from training.dropout import Dropout, hashed_keep_mask, new_keys, use_fast_dropout
 
 CPU = torch.device("cpu")
@@ -66,9 +66,9 @@ def test_compiled_dropout_drops_scales_differs_per_call_and_follows_the_seed():
 
 
 def test_auto_compiles_long_runs_only_and_on_without_a_compiler_is_one_line(tmp_path, monkeypatch):
-    assert not compiling.resolve("auto", CPU, steps=compiling.AUTO_MIN_STEPS - 1)
-    assert not compiling.resolve("off", CPU, steps=10**6)
-    assert compiling.resolve("auto", CPU, steps=compiling.AUTO_MIN_STEPS) == compiling.can_compile(CPU)
+    assert not compiling.should_compile("auto", CPU, steps=compiling.AUTO_MIN_STEPS - 1)
+    assert not compiling.should_compile("off", CPU, steps=10**6)
+    assert compiling.should_compile("auto", CPU, steps=compiling.AUTO_MIN_STEPS) == compiling.can_compile(CPU)
     monkeypatch.setenv("CXX", str(tmp_path / "no-such-compiler"))
     assert not compiling.can_compile(CPU)
     done = run_cli("main.py", "--models", "model3", "--device", "cpu", "--compile", "on", "--out", str(tmp_path))

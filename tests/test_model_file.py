@@ -24,14 +24,14 @@ ADAM_MODEL = textwrap.dedent('''
     import torch.nn.functional as F
     from torch import nn
 
-    from settings import UNIT_INTERVAL, Recipe, setting
+    from settings import FRACTIONS, Recipe, setting
     from training.optim import TrainingMethod
 
 
     @dataclass(frozen=True, kw_only=True)
     class AdamRecipe(Recipe):
         betas: tuple[float, float] = setting((0.9, 0.999), help="Adam's betas, the moments' decay rates",
-                                             check=UNIT_INTERVAL)
+                                             check=FRACTIONS)
 
 
     RECIPE = AdamRecipe(epochs=3, batch_size=64, lr=0.01, augment=False)

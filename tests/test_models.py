@@ -6,8 +6,8 @@ import pytest
 import torch
 
 import models
-from report import load_runs
-from settings import config_for
+from report.tables import load_runs
+from configs import config_for
 from tests.conftest import ROOT, run_cli
 from utils import layer_geometry, parameter_count, torchsummary_table
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from tests.conftest import run_cli, small_model3_run
-from training.precision import Precision, resolve
+from training.precision import Precision, resolve_precision
 
 
 def test_fp16_needs_cuda_and_is_one_line(tmp_path):
@@ -17,7 +17,7 @@ def test_fp16_needs_cuda_and_is_one_line(tmp_path):
 
 def test_auto_is_fp32_or_bf16_and_a_named_precision_is_kept():
     cpu = torch.device("cpu")
-    assert resolve("auto", cpu) in ("fp32", "bf16") and resolve("bf16", cpu) == "bf16"
+    assert resolve_precision("auto", cpu) in ("fp32", "bf16") and resolve_precision("bf16", cpu) == "bf16"
 
 
 def test_autocast_casts_the_forward_only():

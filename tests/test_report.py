@@ -5,23 +5,25 @@ import pytest
 
 import models
 
+from configs import config_for
 from main import main
-from report import (README_END, README_START, current_parameters, group_name, load_runs, results_table,
-                    reproduce_command, write_report)
 from records import EpochRecord, RunRecord, Target
-from settings import config_for
+from report.pages import SUMMARY_END, SUMMARY_START, write_pages
+from report.tables import current_parameters, group_name, load_runs, reproduce_command, results_table, summary_table
 from tests.conftest import ROOT
 
 RESULTS = sorted(path.parent for path in (ROOT / "results").glob("*/metrics.json"))
 
 
 @pytest.mark.skipif(not RESULTS, reason="no published results yet")
-def test_readme_results_table_is_what_the_report_makes_from_results():
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split(README_START, 1)[1].split(README_END, 1)[0]
-    assert results_table([run.record for run in load_runs(RESULTS)], with_run_ids=True) in section
-    for run in load_runs(RESULTS):
-        assert reproduce_command(run.record) in section
+def test_readme_and_results_page_are_what_the_report_makes_from_results():
+    records = [run.record for run in load_runs(RESULTS)]
+    summary = (ROOT / "README.md").read_text().split(SUMMARY_START, 1)[1].split(SUMMARY_END, 1)[0]
+    assert summary_table(records) in summary
+    page = (ROOT / "results" / "README.md").read_text()
+    assert results_table(records, with_run_ids=True) in page
+    for record in records:
+        assert reproduce_command(record) in page
 
 
 def fake_run(folder, model, seed, accuracies, status="completed", planned=None, target=Target(99.40, 3, 5),
@@ -30,12 +32,12 @@ def fake_run(folder, model, seed, accuracies, status="completed", planned=None, 
                         recipe_overrides={"epochs": planned or len(accuracies)} | (recipe or {}))
     parameters = parameters or (current_parameters(model) if model in models.available() else 1)
     record = RunRecord(run_id=folder.name, model=model, parameters=parameters, receptive_field=28, macs_per_image=1,
-                       seed=seed, device="cpu", config=config.to_json(), target=target, versions={"torch": "x"}, git_commit="abc",
-                       started="2026-01-01T00:00:00", machine="test machine", status=status, seconds=120.0,
-                       compiled=compiled)
+                       seed=seed, device="cpu", config=config.to_json(), target=target, versions={"torch": "x"},
+                       git_commit="abc", started="2026-01-01T00:00:00", machine="test machine", status=status,
+                       seconds=120.0, compiled=compiled, split="validation" if validation else "test")
     record.epochs = [EpochRecord(i, 0.1, 0.1, acc - 0.2, 0.05, acc, 1.0) for i, acc in enumerate(accuracies)]
-    record.best_test_acc = max(accuracies)
-    record.best_epoch = accuracies.index(record.best_test_acc)
+    record.best_eval_acc = max(accuracies)
+    record.best_epoch = accuracies.index(record.best_eval_acc)
     folder.mkdir(parents=True)
     (folder / "metrics.json").write_text(json.dumps(record.to_json()))
     (folder / "log.txt").write_text("summary\nEPOCH: 0\nTest set: ...\n")
@@ -48,22 +50,25 @@ def test_report_from_records_alone(tmp_path, mnist_dir):
     folders = [fake_run(runs / "a", "model3", 1, [99.0, 99.41, 99.42, 99.43, 99.40, 99.38]),
                fake_run(runs / "b", "model3", 2, [99.1, 99.2, 99.3, 99.39, 99.38, 99.37]),
                fake_run(runs / "c", "model1", 1, [98.0, 98.9], status="interrupted", planned=15, target=None)]
+    (runs / "pages.json").write_text('{"featured": "model3"}')
     readme = tmp_path / "README.md"
-    readme.write_text(f"intro\n{README_START}\nold\n{README_END}\noutro\n")
-    section = write_report(folders, runs, readme, mnist_dir)
+    readme.write_text(f"intro\n{SUMMARY_START}\nold\n{SUMMARY_END}\noutro\n")
+    page = write_pages(folders, readme, mnist_dir)
+    section = page.read_text()
     text = readme.read_text()
     assert text.startswith("intro\n") and text.endswith("outro\n") and "\nold\n" not in text
-    assert section.index("](runs/parameters.png)") < section.index("| model |")  # the picture opens the Results
+    assert "| model3 (epochs=6) | 7,944 | 2 | 99.41 ± 0.03 | 99.37 ± 0.06 | ≥ 99.40% in 3 of the last 5 | 1/2 |" in text
+    assert section.index("](parameters.png)") < section.index("| model |")  # the picture opens the page
+    assert "by `python main.py --report " in section and "EPOCH: 0" in section  # its command; the featured log
     target = "≥ 99.40% in 3 of the last 5"
     row = f"| model3 (epochs=6) | 7,944 | 28 | 1 | 99.23 | 99.43 (3) | 99.38 | {target} | 4/5 | yes | 2.0 min | cpu | a |"
     assert row in section
     assert f"| model3 (epochs=6) | 7,944 | 28 | 2 | 99.19 | 99.39 (3) | 99.37 | {target} | 0/5 | no |" in section
     assert "| model1 | 6,379,786 | 28 | 1 | 98.70 | 98.90 (1) | 98.90 | - | - | partial: 2 of 15 epochs, CPU |" in section
     assert "| model3 (epochs=6) | 2 | 99.21 ± 0.03 | 99.41 ± 0.03 | 99.38 ± 0.01 | 99.37 ± 0.06 | 2.00 ± 2.83 | 1/2 |" in section
-    for name in ("model3-epochs-6.png", "model1.png", "comparison.png", "parameters.png", "misclassified.png",
-                 "report.md"):
-        assert (runs / name).stat().st_size > 1000 or name == "report.md"
-    assert write_report(folders, runs, readme, mnist_dir) == section
+    for name in ("model3-epochs-6.png", "model1.png", "comparison.png", "parameters.png", "misclassified.png"):
+        assert (runs / name).stat().st_size > 1000
+    assert write_pages(folders, readme, mnist_dir).read_text() == section
 
 
 def test_runs_of_one_model_are_grouped_by_recipe(tmp_path, mnist_dir):
@@ -76,7 +81,7 @@ def test_runs_of_one_model_are_grouped_by_recipe(tmp_path, mnist_dir):
     runs = load_runs(folders)
     assert [group_name(run.record) for run in runs] == ["model3"] * 2 + ["model3 (lr=0.05 momentum=0.8)"] + \
         ["model3 (published recipe)"] * 2
-    section = write_report(folders, tmp_path, None, mnist_dir)
+    section = write_pages(folders, None, mnist_dir).read_text()
     for group in ("model3", "model3 (published recipe)"):
         assert f"| {group} | 2 | 99.25 ± 0.00 | 99.45 ± 0.00 | 99.45 ± 0.00 | 99.42 ± 0.00 | 5.00 ± 0.00 | 2/2 |" in section
     for name in ("model3.png", "model3-published-recipe.png", "model3-lr-0.05-momentum-0.8.png"):
@@ -93,7 +98,7 @@ def test_validation_runs_changed_networks_and_retired_models_are_their_own_rows(
     names = [group_name(load_runs([folder])[0].record) for folder in folders]
     assert names == ["model4", "model4 (validation)", "model4 (validation, 4,720 parameters at abc)",
                      "model9 (validation, not in models/ now)"]
-    section = write_report(folders, tmp_path, None, mnist_dir)
+    section = write_pages(folders, None, mnist_dir).read_text()
     assert "# model9 seed 1: not in models/ now; commit abc has it" in section
 
 

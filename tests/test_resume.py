@@ -13,14 +13,14 @@ import files
 import training.checkpoint
 from records import load_record
 from run_experiments import run_experiment
-from settings import config_for
+from configs import config_for
 from tests.conftest import ROOT, run_cli
 
 RUN = ["--models", "model3", "--epochs", "4", "--limit-train", "4096", "--limit-test", "500"]
 
 
 def metrics(folder):
-    return [(e.epoch, e.lr, e.train_loss, e.train_acc, e.test_loss, e.test_acc) for e in load_record(folder).epochs]
+    return [(e.epoch, e.lr, e.train_loss, e.train_acc, e.eval_loss, e.eval_acc) for e in load_record(folder).epochs]
 
 
 def test_a_run_killed_mid_epoch_resumes_to_the_same_metrics(mnist_dir, tmp_path):
@@ -40,7 +40,7 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_metrics(mnist_dir, tmp_path)
     record = load_record(folder)
     assert record.status == "running" and 2 <= len(record.epochs) < 4 and record.stopped_unexpectedly()
     report = run_cli("main.py", "--report", str(folder))
-    assert report.returncode == 0 and "stopped unexpectedly after" in (killed_out / "report.md").read_text()
+    assert report.returncode == 0 and "stopped unexpectedly after" in (killed_out / "README.md").read_text()
 
     resumed = run_cli("main.py", "--resume", str(folder), "--data-dir", str(mnist_dir))
     assert resumed.returncode == 0, resumed.stderr[-2000:]

@@ -67,7 +67,7 @@ def test_the_score_is_the_mean_over_seeds_of_the_targets_window(tmp_path, mnist_
     [trial] = study.load().trials
     found = records_of(study.folder)
     window = models.get_target("model3").window  # 5: more than the 3 epochs, so every epoch counts
-    expected = sum(sum(r["epochs"][i]["test_acc"] for i in range(3)) / 3 for r in found) / 2
+    expected = sum(sum(r["epochs"][i]["eval_acc"] for i in range(3)) / 3 for r in found) / 2
     assert window > 3 and len(found) == 2 and trial.value == pytest.approx(expected)
 
 

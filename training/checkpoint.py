@@ -17,13 +17,14 @@ import torch
 from torch import nn
 
 from files import atomic_write_bytes
+from settings import ConfigError
 from training.optim import TrainingMethod
 
 BEST_FILE = "best.pt"
 STATE_FILE = "state.pt"
 
 
-class StateError(ValueError):
+class StateError(ConfigError):
     """A run folder's state.pt is missing or cannot be loaded."""
 
 

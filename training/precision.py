@@ -1,7 +1,7 @@
 """Mixed precision: the model's forward pass under autocast; the loss, the backward and the update in fp32.
 
-Wrapping the backward pass and the optimizer step in autocast too does not train (measured on Model3:
-20% train accuracy after an epoch), so only the forward is cast. fp16 (CUDA only) also scales the loss.
+Only the forward is cast: with the backward pass and the optimizer step under autocast too, Model3 does
+not train. fp16 (CUDA only) also scales the loss.
 """
 import contextlib
 from pathlib import Path
@@ -9,10 +9,9 @@ from pathlib import Path
 import torch
 
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
-# What `auto` picks where bfloat16 runs natively: fp32. On the AVX-512 BF16 CPU of the README's Speed section
-# bf16 makes Model3's compiled step 1.06-1.11x faster on fixed batches (eager: 0.89-1.18x), but in whole training
-# passes it was slower: 10.5 s against 9.3 s an epoch (median) in validation runs of commit 3983130, at the same
-# accuracy (results/tuning/model3-precision). `--precision bf16` is there to try it elsewhere.
+# What `auto` picks where bfloat16 runs natively: fp32. bf16 speeds up the compiled step on fixed batches but
+# made whole training passes slower at the same accuracy (benchmarks/README.md, results/tuning/model3-precision);
+# `--precision bf16` is there to try it elsewhere.
 AUTO_ON_NATIVE_BF16 = "fp32"
 
 
@@ -29,7 +28,7 @@ def native_bf16(device: torch.device) -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def resolve(precision: str, device: torch.device) -> str:
+def resolve_precision(precision: str, device: torch.device) -> str:
     """`auto` as this device's choice; fp16 only where a gradient scaler can run it (CUDA)."""
     if precision == "auto":
         return AUTO_ON_NATIVE_BF16 if native_bf16(device) else "fp32"

@@ -15,8 +15,8 @@ from torch import nn
 
 from training.dropout import Dropout, new_keys
 
-# Compiling Model3 takes about half a minute the first time on a 2-core CPU (seconds once cached) and saves
-# about a third of every step, a few milliseconds: `auto` compiles runs of this many steps or more.
+# Compiling costs a fixed time once per machine (inductor caches it) and saves a little of every step: `auto`
+# compiles runs of this many steps or more, where the saving repays the first compilation.
 AUTO_MIN_STEPS = 5000
 
 
@@ -29,7 +29,7 @@ def can_compile(device: torch.device) -> bool:
     return False
 
 
-def resolve(setting: str, device: torch.device, steps: int) -> bool:
+def should_compile(setting: str, device: torch.device, steps: int) -> bool:
     """Whether a run of `steps` training steps compiles: `auto` where it can and the run is long enough;
     `on` where it cannot is an error."""
     if setting == "on" and not can_compile(device):

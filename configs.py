@@ -1,0 +1,82 @@
+"""Making run configs: from a model file's recipe and the command line's values, or from a run's record.
+
+This is where a config meets the machine: the data folder is checked, and the settings whose meaning
+depends on the machine (`--device`, `--precision`, `--compile`, each `auto` by default) are resolved
+here, once; the config carries the result (`config.execution`) and nothing resolves them again.
+
+    from configs import config_for
+    config = config_for("model3", seed=2, recipe_overrides={"epochs": 2}, limit_train=2048)
+"""
+from pathlib import Path
+from typing import Any
+
+import models
+from data.loaders import split_sizes
+from settings import ConfigError, Execution, ExperimentConfig, Recipe, declared
+from training.compiling import should_compile
+from training.precision import resolve_precision
+from utils import pick_device
+
+DEFAULT_RUN_SETTINGS = {f.name: f.default for f in declared(ExperimentConfig) if f.name != "seed"}
+
+
+def training_batches(recipe: Recipe, run: dict[str, Any]) -> int:
+    """Training batches in one epoch of `recipe` under the run settings `run` (--limit-train, --validation)."""
+    train, _ = split_sizes(run["limit_train"], run["limit_test"], run["validation"])
+    return -(-train // recipe.batch_size)
+
+
+def check_data_dir(data_dir: str | None) -> None:
+    if data_dir is None:
+        return
+    path = Path(data_dir)
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir():
+        raise ConfigError(f"--data-dir {data_dir}: {existing} is a file, not a folder")
+
+
+def resolve_execution(recipe: Recipe, run: dict[str, Any]) -> Execution:
+    """Device, precision and compilation for these settings on this machine; ConfigError where one cannot work."""
+    try:
+        device = pick_device(run["device"])
+        precision = resolve_precision(run["precision"], device)
+        compiled = should_compile(run["compile"], device, recipe.epochs * training_batches(recipe, run))
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    return Execution(device.type, precision, compiled)
+
+
+def make_config(model: str, seed: int, recipe: Recipe, run_settings: dict[str, Any]) -> ExperimentConfig:
+    """A config that can run here: its settings checked, then resolved for this machine."""
+    run = DEFAULT_RUN_SETTINGS | run_settings
+    unknown = sorted(set(run) - set(DEFAULT_RUN_SETTINGS) - {"progress"})
+    if unknown:
+        raise ConfigError(f"no run setting {unknown[0]!r}")
+    ExperimentConfig.check(model=model, seed=seed, recipe=recipe, **run)  # a bad value's own message comes first
+    check_data_dir(run["data_dir"])
+    return ExperimentConfig(model=model, seed=seed, recipe=recipe, execution=resolve_execution(recipe, run), **run)
+
+
+def config_for(model: str, seed: int = 1, recipe_overrides: dict[str, Any] | None = None,
+               **run_settings: Any) -> ExperimentConfig:
+    """The model's recipe with `recipe_overrides` applied (None values keep the recipe's), and the run settings
+    (None values keep their defaults)."""
+    name = models.canonical_name(model)
+    changes = {key: value for key, value in (recipe_overrides or {}).items() if value is not None}
+    run = {key: value for key, value in run_settings.items() if value is not None}
+    return make_config(name, seed, models.get_recipe(name).with_overrides(changes), run)
+
+
+def config_from_record(recorded: dict[str, Any], data_dir: str | None = None) -> ExperimentConfig:
+    """The config a run was made with, rebuilt from its record (to resume it); `data_dir` may move."""
+    current = models.get_recipe(recorded["model"])
+    if recorded.get("recipe_type") != type(current).__name__:
+        raise ConfigError(f"the run's recipe ({recorded.get('recipe_type', 'from before recipes had types')}) is "
+                          f"not {recorded['model']}'s recipe type now ({type(current).__name__})")
+    missing = [f.name for f in declared(current) if f.name not in recorded]
+    if missing:
+        raise ConfigError(f"the run's record has no {missing[0]!r}: it was made before that setting existed")
+    recipe = type(current)(**{f.name: tuple(recorded[f.name]) if isinstance(recorded[f.name], list)
+                              else recorded[f.name] for f in declared(current)})
+    run = {name: recorded[name] for name in DEFAULT_RUN_SETTINGS if name in recorded}
+    return make_config(recorded["model"], recorded["seed"], recipe, run | ({"data_dir": data_dir} if data_dir else {}))

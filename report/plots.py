@@ -1,0 +1,122 @@
+"""The plots of the results pages, drawn with matplotlib from records alone (PNG files written atomically)."""
+import io
+import statistics
+from pathlib import Path
+
+from files import atomic_write_bytes
+from records import RunRecord
+from report.tables import Run, by_group, split_name
+
+def pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({"figure.dpi": 100, "savefig.dpi": 100, "font.size": 9})
+    return plt
+
+
+def whole_epochs(axis) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def save_figure(figure, path: Path) -> None:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", bbox_inches="tight", metadata={"Software": None})
+    atomic_write_bytes(path, buffer.getvalue())
+    pyplot().close(figure)
+
+
+def draw_targets(axis, records: list[RunRecord]) -> None:
+    """A dotted line at each target accuracy the runs were made under."""
+    for accuracy in sorted({r.target.accuracy for r in records if r.target}):
+        axis.axhline(accuracy, color="black", linewidth=0.8, linestyle=":", label=f"target {accuracy:.2f}%")
+
+
+def plot_group(name: str, group: list[Run], path: Path) -> None:
+    plt = pyplot()
+    figure, (accuracy, loss) = plt.subplots(1, 2, figsize=(11, 3.8))
+    for index, run in enumerate(group):
+        r = run.record
+        epochs = [e.epoch for e in r.epochs]
+        color = f"C{index}"
+        accuracy.plot(epochs, [e.train_acc for e in r.epochs], "--", color=color, label=f"train, seed {r.seed}")
+        accuracy.plot(epochs, [e.eval_acc for e in r.epochs], "-o", markersize=3, color=color,
+                      label=f"{r.split}, seed {r.seed}")
+        loss.plot(epochs, [e.train_loss for e in r.epochs], "--", color=color, label=f"train, seed {r.seed}")
+        loss.plot(epochs, [e.eval_loss for e in r.epochs], "-o", markersize=3, color=color, label=f"{r.split}, seed {r.seed}")
+    draw_targets(accuracy, [run.record for run in group])
+    # Past the first epoch is where runs differ; a short run shows all of its epochs.
+    shown = [e for run in group for e in (run.record.epochs[1:] if len(run.record.epochs) > 3 else run.record.epochs)]
+    low = min(min(e.eval_acc, e.train_acc) for e in shown)
+    accuracy.set_ylim(max(low - 0.2, 90), 100)
+    accuracy.set(title=f"{name}: accuracy", xlabel="epoch", ylabel="%")
+    loss.set(title=f"{name}: NLL loss", xlabel="epoch", yscale="log")
+    accuracy.legend(fontsize=7, ncol=2)
+    loss.legend(fontsize=7, ncol=2)
+    for axis in (accuracy, loss):
+        axis.grid(alpha=0.3)
+        whole_epochs(axis)
+    save_figure(figure, path)
+
+
+def plot_comparison(runs: list[Run], path: Path) -> None:
+    plt = pyplot()
+    figure, axis = plt.subplots(figsize=(8, 4))
+    for index, (name, group) in enumerate(by_group(runs).items()):
+        for number, run in enumerate(group):
+            r = run.record
+            axis.plot([e.epoch for e in r.epochs], [e.eval_acc for e in r.epochs], "-o", markersize=3,
+                      color=f"C{index}", alpha=1 if number == 0 else 0.45,
+                      label=f"{name}, {r.parameters:,} params" if number == 0 else None)
+    draw_targets(axis, [run.record for run in runs])
+    split = split_name([run.record for run in runs])
+    axis.set(title=f"{split.capitalize()} accuracy per epoch (every seed)", xlabel="epoch", ylabel=f"{split} accuracy %",
+             ylim=(98, 99.8))
+    axis.legend(fontsize=8)
+    axis.grid(alpha=0.3)
+    whole_epochs(axis)
+    save_figure(figure, path)
+
+
+LAST_EPOCHS = 5  # the parameters plot's accuracy: the end of training, not one lucky epoch
+
+
+def plot_parameters(runs: list[Run], path: Path) -> None:
+    """The story in one picture: parameters (log scale) against late accuracy, one point per run."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    plt = pyplot()
+    figure, axis = plt.subplots(figsize=(8, 4))
+    for index, (name, group) in enumerate(by_group(runs).items()):
+        axis.scatter([run.record.parameters for run in group],
+                     [statistics.mean(run.record.eval_accuracies[-LAST_EPOCHS:]) for run in group],
+                     color=f"C{index}", alpha=0.7,
+                     label=f"{name}: {group[0].record.parameters:,} parameters, {len(group)} run(s)")
+    draw_targets(axis, [run.record for run in runs])
+    split = split_name([run.record for run in runs])
+    axis.set(xscale="log", xlabel="parameters", ylabel=f"{split} accuracy %, mean of the last {LAST_EPOCHS} epochs",
+             title=f"Parameters against {split} accuracy (each point a run)")
+    axis.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
+    axis.xaxis.set_minor_formatter(NullFormatter())
+    axis.legend(fontsize=8)
+    axis.grid(alpha=0.3, which="both")
+    save_figure(figure, path)
+
+
+def plot_misclassified(images, wrong: list[dict], title: str, path: Path) -> None:
+    """A grid of the test `images` listed in `wrong` ({index, label, predicted}), each titled true -> predicted."""
+    plt = pyplot()
+    columns = 10
+    rows = max(1, -(-len(wrong) // columns))
+    figure, axes = plt.subplots(rows, columns, figsize=(columns * 1.1, rows * 1.3))
+    for axis in axes.flat:
+        axis.axis("off")
+    for axis, item in zip(axes.flat, wrong):
+        axis.imshow(images[item["index"]].numpy(), cmap="gray_r")
+        axis.set_title(f"{item['label']} → {item['predicted']}", fontsize=8, color="firebrick")
+    figure.suptitle(title, fontsize=10)
+    save_figure(figure, path)

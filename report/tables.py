@@ -1,0 +1,203 @@
+"""The results tables: one row per run, the spread across seeds, and the one-line-per-recipe summary.
+
+Plain text from records; importing this loads no torch. Comparing a record with its model file today (the
+recipe it was run with, the network's size) imports that model file, and so torch, when first asked.
+"""
+import functools
+import statistics
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import models
+from commandline import command_line
+from records import RunRecord, Target, format_duration, load_record
+from settings import ConfigError, format_value
+
+GONE = "not in models/ now"  # a record outlives its model file (a design tried and dropped): its commit has the code
+
+
+class ReportError(ConfigError):
+    pass
+
+
+@dataclass
+class Run:
+    record: RunRecord
+    folder: Path
+
+
+def recipe_label(record: RunRecord) -> str:
+    """How a run's recipe relates to its model file: "" for its RECIPE, "published recipe", or the fields changed."""
+    if record.model not in models.available():
+        return GONE
+    current = asdict(models.get_recipe(record.model))
+    recipe = {name: tuple(value) if isinstance(value, list) else value
+              for name, value in record.config.items() if name in current}
+    published = models.get_published_recipe(record.model)
+    if published is not None and recipe == asdict(published) != current:
+        return "published recipe"
+    return " ".join(f"{name}={format_value(value)}" for name, value in recipe.items() if value != current[name])
+
+
+@functools.cache
+def current_parameters(model: str) -> int:
+    return sum(p.numel() for p in models.get_model(model).parameters())
+
+
+def group_name(record: RunRecord) -> str:
+    """The row label: runs of one model, one network, one recipe and one way of computing (compiled or not), on
+    one split, are one group (seeds of one experiment). A network changed since shows its size and commit then."""
+    labels = [recipe_label(record)]
+    if record.model in models.available() and record.parameters != current_parameters(record.model):
+        labels.insert(0, f"{record.parameters:,} parameters at {record.git_commit[:7]}")
+    if record.compiled:
+        labels.insert(0, "compiled")
+    if record.split == "validation":
+        labels.insert(0, "validation")
+    label = ", ".join(filter(None, labels))
+    return f"{record.model} ({label})" if label else record.model
+
+
+def load_runs(folders: list[Path]) -> list[Run]:
+    runs = [Run(load_record(folder), Path(folder)) for folder in folders]
+    if not runs:
+        raise ReportError("no run records given")
+    order = models.available()
+    return sorted(runs, key=lambda run: (order.index(run.record.model) if run.record.model in order else len(order),
+                                         recipe_label(run.record) != "", group_name(run.record), run.record.seed))
+
+
+def by_group(runs: list[Run]) -> dict[str, list[Run]]:
+    grouped: dict[str, list[Run]] = {}
+    for run in runs:
+        grouped.setdefault(group_name(run.record), []).append(run)
+    return grouped
+
+
+def run_state(record: RunRecord) -> str:
+    """'yes' / 'no' / 'n/a' for the target of a completed run; otherwise why it has fewer epochs."""
+    if record.status == "completed":
+        return {True: "yes", False: "no", None: "n/a"}[record.target_met()]
+    if record.status == "failed":
+        return f"failed: {record.reason}"
+    if record.stopped_unexpectedly():
+        return f"stopped unexpectedly after {len(record.epochs)} of {record.planned_epochs} epochs (--resume)"
+    device = record.device.split(" ")[0].upper()
+    return f"partial: {len(record.epochs)} of {record.planned_epochs} epochs, {device}"
+
+
+def target_text(target: Target | None) -> str:
+    return "-" if target is None else str(target)
+
+
+def hits_text(record: RunRecord) -> str:
+    hits = record.target_hits()
+    return "-" if hits is None else f"{hits}/{min(record.target.window, len(record.epochs))}"
+
+
+def percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def mean_std(values: list[float]) -> str:
+    return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+def split_name(records: list[RunRecord]) -> str:
+    """What the accuracies of these records were measured on: test, validation, or both."""
+    return "/".join(dict.fromkeys(sorted(r.split for r in records))) or "test"
+
+
+def results_header(split: str) -> list[str]:
+    return ["model", "parameters", "RF", "seed", "best train %", f"best {split} % (epoch)", f"final {split} %",
+            f"target ({split} accuracy, epochs)", "hits", "target met", "time", "device"]
+
+
+def spread_header(split: str) -> list[str]:
+    return ["model", "seeds", "best train %", f"best {split} %", f"final {split} %",
+            f"{split} % over the target's epochs", "hits", "target met"]
+
+
+def results_rows(records: list[RunRecord], with_run_ids: bool) -> list[list[str]]:
+    rows = []
+    for r in records:
+        best = f"{r.best_eval_acc:.2f} ({r.best_epoch})" if r.best_epoch is not None else "-"
+        row = [group_name(r), f"{r.parameters:,}", str(r.receptive_field), str(r.seed), percent(r.best_train_acc), best,
+               percent(r.final_eval_acc), target_text(r.target), hits_text(r), run_state(r), format_duration(r.seconds),
+               r.device.split(" ")[0] + ("" if r.precision == "fp32" else f", {r.precision}")]
+        rows.append(row + [r.run_id] if with_run_ids else row)
+    return rows
+
+
+def optional_spread(values: list[float | None]) -> str:
+    return "-" if None in values else mean_std([float(v) for v in values])
+
+
+def met_count(met: list[bool | None]) -> str:
+    return "-" if None in met else f"{sum(met)}/{len(met)}"
+
+
+def completed_groups(records: list[RunRecord]) -> dict[str, list[RunRecord]]:
+    """The completed runs of each group (model and recipe), in the order the groups first appear."""
+    groups: dict[str, list[RunRecord]] = {}
+    for record in records:
+        groups.setdefault(group_name(record), [])
+        if record.status == "completed":
+            groups[group_name(record)].append(record)
+    return groups
+
+
+def spread_rows(records: list[RunRecord]) -> list[list[str]]:
+    """Mean ± std per group (model and recipe) over its completed runs, for groups with two or more."""
+    return [[group, str(len(done)), mean_std([r.best_train_acc for r in done]),
+             mean_std([r.best_eval_acc for r in done]), mean_std([r.final_eval_acc for r in done]),
+             optional_spread([r.window_accuracy() for r in done]),
+             optional_spread([r.target_hits() for r in done]),
+             met_count([r.target_met() for r in done])]
+            for group, done in completed_groups(records).items() if len(done) >= 2]
+
+
+def results_table(records: list[RunRecord], with_run_ids: bool = False) -> str:
+    """One row per run, then mean ± std per model across seeds: the end-of-run table and the results page's."""
+    split = split_name(records)
+    header = results_header(split) + ["run"] if with_run_ids else results_header(split)
+    text = markdown_table(header, results_rows(records, with_run_ids))
+    spread = spread_rows(records)
+    if spread:
+        text += ("\n\nMean ± standard deviation across seeds (completed runs):\n\n"
+                 + markdown_table(spread_header(split), spread))
+    return text
+
+
+def spread_text(values: list[float | None]) -> str:
+    """Mean ± sd, the value alone for one run, '-' where a run has none."""
+    if None in values:
+        return "-"
+    return mean_std(values) if len(values) > 1 else f"{values[0]:.2f}"
+
+
+def summary_table(records: list[RunRecord]) -> str:
+    """One row per model and recipe: parameters, seeds, best accuracy, the accuracy over the target's epochs,
+    target met k/N."""
+    rows = [[group, f"{done[0].parameters:,}", str(len(done)), spread_text([r.best_eval_acc for r in done]),
+             spread_text([r.window_accuracy() for r in done]), target_text(done[0].target),
+             met_count([r.target_met() for r in done])]
+            for group, done in completed_groups(records).items() if done]
+    split = split_name(records)
+    return markdown_table(["model", "parameters", "seeds", f"best {split} % (mean ± sd)",
+                           f"{split} % over the target's epochs (mean ± sd)", "target", "target met"], rows)
+
+
+def reproduce_command(record: RunRecord) -> str:
+    """The main.py command that repeats this run: the model's current recipe plus what the run changed."""
+    if record.model not in models.available():
+        return f"# {record.model} seed {record.seed}: {GONE}; commit {record.git_commit} has it"
+    command = command_line(record.model, record.seed, record.config, models.get_recipe(record.model))
+    if not record.compiled and record.config.get("compile", "auto") == "auto":
+        command += " --compile off"  # made eagerly (or before --compile existed): `auto` may compile it today
+    return command

@@ -1,0 +1,123 @@
+"""The package's shape: no import circles, torch-free reading of records, and pages that regenerate as they say."""
+import ast
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from report.pages import SUMMARY_END, SUMMARY_START
+from tests.conftest import ROOT, run_cli
+
+PACKAGE_DIRS = ("models", "training", "data", "report")
+
+
+def module_files() -> dict[str, Path]:
+    """The package's modules by dotted name (tests and benchmarks are not imported by it)."""
+    files = {path.stem: path for path in ROOT.glob("*.py")}
+    for folder in PACKAGE_DIRS:
+        for path in (ROOT / folder).glob("*.py"):
+            files[folder if path.stem == "__init__" else f"{folder}.{path.stem}"] = path
+    return files
+
+
+def imports_of(path: Path, known: set[str]) -> set[str]:
+    """Every module of the package `path` imports, at the top or inside a function, TYPE_CHECKING aside."""
+    found = set()
+    tree = ast.parse(path.read_text())
+    type_checking = {id(node) for block in ast.walk(tree) if isinstance(block, ast.If)
+                     and getattr(block.test, "id", None) == "TYPE_CHECKING" for node in ast.walk(block)}
+    for node in ast.walk(tree):
+        if id(node) in type_checking:
+            continue
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+        else:
+            continue
+        found |= {name for name in names if name in known}
+    return found
+
+
+def test_no_import_circles():
+    files = module_files()
+    graph = {name: imports_of(path, set(files)) - {name} for name, path in files.items()}
+    # A package's submodule imports its __init__ first; that edge is Python's, not a design choice.
+    graph = {name: {other for other in edges if not name.startswith(other + ".")} for name, edges in graph.items()}
+    visiting, done, cycles = [], set(), []
+
+    def visit(name: str) -> None:
+        if name in visiting:
+            cycles.append(visiting[visiting.index(name):] + [name])
+            return
+        if name in done:
+            return
+        visiting.append(name)
+        for other in sorted(graph[name]):
+            visit(other)
+        visiting.pop()
+        done.add(name)
+
+    for name in sorted(graph):
+        visit(name)
+    assert "settings" in graph and graph["run_experiments"] and not cycles, cycles
+
+
+def test_the_walk_finds_a_circle(tmp_path):
+    """The walk itself can fail: two modules importing each other inside functions are a circle."""
+    (tmp_path / "a.py").write_text("def f():\n    import b\n")
+    (tmp_path / "b.py").write_text("from a import f\n")
+    assert imports_of(tmp_path / "a.py", {"a", "b"}) == {"b"} and imports_of(tmp_path / "b.py", {"a", "b"}) == {"a"}
+
+
+def test_settings_records_and_results_tables_import_no_torch():
+    code = ("import sys; import settings, records, commandline, report.tables, models; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision', 'numpy')))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+GENERATED = re.compile(r"by `(python main\.py --report[^`]*)`")
+
+
+def generated_pages() -> list[Path]:
+    pages = [ROOT / "README.md", *ROOT.glob("results/**/README.md"), *ROOT.glob("results/**/study.md")]
+    return [page for page in pages if GENERATED.search(page.read_text())]
+
+
+def test_every_generated_page_regenerates_as_written(tmp_path, mnist_dir):
+    """Each page's own command, typed in a copy of the repository, gives the page back unchanged."""
+    copy = tmp_path / "repo"
+    shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns(".git", ".venv", "runs", "MNIST", "__pycache__",
+                                                              ".pytest_cache", ".gpu"))
+    pages = generated_pages()
+    assert {"README.md", "results/README.md"} <= {page.relative_to(ROOT).as_posix() for page in pages}
+    for page in pages:
+        copied = copy / page.relative_to(ROOT)
+        text = copied.read_text()
+        if SUMMARY_START in text:  # README.md: only its Results section is generated
+            head, rest = text.split(SUMMARY_START, 1)
+            copied.write_text(head + SUMMARY_START + "\nstale\n" + SUMMARY_END + rest.split(SUMMARY_END, 1)[1])
+        else:
+            copied.write_text("stale\n")
+        command = GENERATED.search(page.read_text()).group(1)
+        done = subprocess.run(command.replace("python", sys.executable, 1), shell=True, cwd=copy, text=True,
+                              capture_output=True, env=os.environ | {"MNIST_DATA_DIR": str(mnist_dir)})
+        assert done.returncode == 0, f"{command}: {done.stderr[-2000:]}"
+        assert copied.read_text() == page.read_text(), f"{page}: `{command}` does not give it back"
+
+
+def test_the_quickest_models_run_first_when_none_is_named(mnist_dir, tmp_path):
+    done = run_cli("main.py", "--epochs", "1", "--limit-train", "128", "--limit-test", "100", "--device", "cpu",
+                   "--data-dir", str(mnist_dir), "--out", str(tmp_path), timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    plan = done.stdout.split("Plan: 4 runs, quickest first", 1)[1].split("total:", 1)[0]
+    order = re.findall(r"\d+\. (model\d) seed 1", plan)
+    assert sorted(order) == ["model1", "model2", "model3", "model4"] and order[-1] == "model1"
+    started = [line.split("Config: ", 1)[1].split()[0] for line in done.stdout.splitlines() if line.startswith("Config: ")]
+    assert started == order
