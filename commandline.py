@@ -6,7 +6,7 @@ from dataclasses import MISSING, Field
 from typing import Any
 
 from settings import (ConfigError, ExperimentConfig, Recipe, SGDRecipe, declared, flag_of, format_value,
-                      without_none)
+                      recorded_values, without_none)
 
 def add_setting_flags(group: Any, cls: type, recipe: bool, skip: tuple[str, ...] = ()) -> None:
     """One flag per declared field of `cls`. Recipe flags default to None: "keep the model's recipe"."""
@@ -24,6 +24,25 @@ def add_setting_flags(group: Any, cls: type, recipe: bool, skip: tuple[str, ...]
             group.add_argument(flag_of(f), type=kind, choices=f.metadata["choices"], **options)
         else:
             group.add_argument(flag_of(f), type=kind, metavar=f.name.upper(), **options)
+
+
+def parse_seeds(items: list[str]) -> list[int]:
+    """`--seeds 1-20 25 30-32` as the seeds in that order; a malformed range or a repeated seed is a ConfigError.
+    Each seed is then checked as a setting (its range) when its config is made."""
+    seeds: list[int] = []
+    for item in items:
+        first, dash, last = item.partition("-")
+        try:
+            span = [int(item)] if not dash or not first else list(range(int(first), int(last) + 1))
+        except ValueError:
+            raise ConfigError(f"--seeds takes numbers and ranges like 1-20, got {item!r}") from None
+        if not span:
+            raise ConfigError(f"--seeds {item}: the range ends before it starts")
+        repeated = next((seed for seed in span if seed in seeds), None)
+        if repeated is not None:
+            raise ConfigError(f"--seeds: seed {repeated} is given twice")
+        seeds += span
+    return seeds
 
 
 def parse_assignments(items: list[str]) -> dict[str, str]:
@@ -62,9 +81,9 @@ def command_line(model: str, seed: int, recorded: dict[str, Any], current: Recip
     """The main.py command that repeats a run from its recorded config: the model's current recipe plus what differs."""
     words = [f"python main.py --models {model} --seeds {seed}"]
     named = {f.name for f in declared(SGDRecipe)}
+    values = recorded_values(type(current), recorded)
     for f in declared(current):
-        value, now = recorded.get(f.name, MISSING), getattr(current, f.name)
-        value = tuple(value) if isinstance(value, list) else value  # JSON keeps tuples as lists
+        value, now = values.get(f.name, MISSING), getattr(current, f.name)
         if value is not MISSING and value != now:
             words.append(as_flag(f, value) if f.name in named else f"--set {f.name}={format_value(value)}")
     for f in declared(ExperimentConfig):

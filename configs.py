@@ -12,7 +12,7 @@ from typing import Any
 
 import models
 from data.loaders import split_sizes
-from settings import ConfigError, Execution, ExperimentConfig, Recipe, declared
+from settings import ConfigError, Execution, ExperimentConfig, Recipe, declared, recorded_values
 from training.compiling import should_compile
 from training.precision import resolve_precision
 from utils import pick_device
@@ -73,10 +73,10 @@ def config_from_record(recorded: dict[str, Any], data_dir: str | None = None) ->
     if recorded.get("recipe_type") != type(current).__name__:
         raise ConfigError(f"the run's recipe ({recorded.get('recipe_type', 'from before recipes had types')}) is "
                           f"not {recorded['model']}'s recipe type now ({type(current).__name__})")
-    missing = [f.name for f in declared(current) if f.name not in recorded]
+    values = recorded_values(type(current), recorded)
+    missing = [f.name for f in declared(current) if f.name not in values]
     if missing:
         raise ConfigError(f"the run's record has no {missing[0]!r}: it was made before that setting existed")
-    recipe = type(current)(**{f.name: tuple(recorded[f.name]) if isinstance(recorded[f.name], list)
-                              else recorded[f.name] for f in declared(current)})
+    recipe = type(current)(**values)
     run = {name: recorded[name] for name in DEFAULT_RUN_SETTINGS if name in recorded}
     return make_config(recorded["model"], recorded["seed"], recipe, run | ({"data_dir": data_dir} if data_dir else {}))

@@ -3,7 +3,7 @@
     python main.py                                   # every model, its own recipe
     python main.py --models model3 --epochs 15
     python main.py --models model3 --epochs 1 --limit-train 2048 --limit-test 1000   # smoke run
-    python main.py --models model3 --seeds 1 2 3 --jobs 2
+    python main.py --models model3 --seeds 1-20 --jobs 2   # twenty seeds, two at a time
     python main.py --models model3 --set momentum=0.8   # any field of the model's recipe
 """
 import argparse
@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Callable
 
 import models
-from commandline import add_setting_flags, recipe_overrides, run_settings
+from commandline import add_setting_flags, parse_seeds, recipe_overrides, run_settings
 from data.mnist import DataError, ensure_mnist
 from files import atomic_write_bytes
 from report.tables import results_table
 from settings import ConfigError, ExperimentConfig, SGDRecipe, declared
+from stats import SCORES
 
 class OneLineErrorParser(argparse.ArgumentParser):
     """argparse, but a bad flag is one line on stderr and exit code 2, not the usage text."""
@@ -50,8 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
                                 epilog=model_specific_settings() + "examples:\n" + __doc__.split("\n", 2)[2])
     parser.add_argument("--models", nargs="+", metavar="NAME", default=None,
                         help="models to run, e.g. model3 (or Model3, 3); default: every model in models/, in order")
-    parser.add_argument("--seeds", nargs="+", type=int, metavar="N", default=[1],
-                        help="random seeds; each model runs once per seed (default: 1)")
+    parser.add_argument("--seeds", nargs="+", metavar="N|A-B", default=["1"],
+                        help="random seeds and ranges of them (1-20 is 1, 2, ..., 20); each model runs once per "
+                             "seed (default: 1)")
     recipe = parser.add_argument_group("recipe", "override the model's recipe (SGD with momentum and StepLR, "
                                        "unless the model file names its own training method)")
     add_setting_flags(recipe, SGDRecipe, recipe=True)
@@ -71,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: <model>-tune); the same name continues a study")
     search.add_argument("--storage", metavar="URL", help="Optuna storage shared by workers: postgresql://..., "
                         "mysql://..., sqlite:///..., or a journal file path (default: <out>/<study>/study.log)")
+    search.add_argument("--score", choices=sorted(SCORES), default=None,
+                        help="how a trial's seeds become its score: their mean, the worst seed, or the mean minus one "
+                             "sd (default: worst for targets like '3 of the last 5', else mean)")
     search.add_argument("--prune-after", type=int, metavar="EPOCHS",
                         help="epochs every trial runs before the median pruner may stop it (default: half the "
                              "epochs + 1, past the first learning-rate drop)")
@@ -130,7 +135,8 @@ def train(args: argparse.Namespace) -> int:
 
     names = [models.canonical_name(n) for n in args.models] if args.models else models.available()
     overrides, run = recipe_overrides(args), run_settings(args)
-    configs = [config_for(name, seed, overrides, progress=args.jobs == 1, **run) for name in names for seed in args.seeds]
+    configs = [config_for(name, seed, overrides, progress=args.jobs == 1, **run)
+               for name in names for seed in parse_seeds(args.seeds)]
     check_writable(Path(args.out))
     check_data(args.data_dir)
 
@@ -173,8 +179,8 @@ def run_tuning(args: argparse.Namespace) -> int:
         raise ConfigError("--tune searches one model's recipe: give --models NAME")
     check_writable(Path(args.out))
     check_data(args.data_dir)
-    study = tune.make_study(args.models[0], args.trials, args.seeds, args.out, args.study, args.storage,
-                            args.prune_after, recipe_overrides(args), run_settings(args))
+    study = tune.make_study(args.models[0], args.trials, parse_seeds(args.seeds), args.out, args.study, args.storage,
+                            args.prune_after, recipe_overrides(args), run_settings(args), args.score)
     stop_on_signals()
     return tune.tune(study, args.jobs)
 

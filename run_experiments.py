@@ -204,7 +204,7 @@ class Run:
         if self.record.add_epoch(EpochRecord(epoch, lr, round(train.loss, 6), round(train.accuracy, 4),
                                              round(evaluation.loss, 6), round(evaluation.accuracy, 4),
                                              round(train.seconds + evaluation.seconds, 2))):
-            self.write(lambda: save_best(self.model, self.dir), "the best checkpoint")
+            self.write(lambda: save_best(self.method.evaluated(self.model), self.dir), "the best checkpoint")
         self.write(lambda: save_state(self.dir, epoch, self.model, self.method, self.generators,
                                       [asdict(e) for e in self.record.epochs]), "the saved state")
         self.save()
@@ -259,7 +259,8 @@ def run_experiment(config: ExperimentConfig, position: int = 0, quiet: bool = Fa
             run.log.file_only(train.bar_line())
             if run.method.epoch_scheduler:
                 run.method.epoch_scheduler.step()
-            run.end_epoch(epoch, lr, train, evaluate(run.model, run.eval_loader, run.device, run.precision))
+            evaluated = run.method.evaluated(run.model)
+            run.end_epoch(epoch, lr, train, evaluate(evaluated, run.eval_loader, run.device, run.precision))
             if on_epoch:
                 on_epoch(run.record)
     except tuple(ENDINGS) as error:

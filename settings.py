@@ -93,6 +93,17 @@ def format_value(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
+def recorded_values(cls: type, recorded: dict[str, Any]) -> dict[str, Any]:
+    """The declared fields of `cls` as a record's config holds them: JSON's lists back to tuples, and a field the
+    record predates at its declared default (a field with no default it lacks is left out)."""
+    values = {}
+    for f in declared(cls):
+        value = recorded.get(f.name, f.default)
+        if value is not MISSING:
+            values[f.name] = tuple(value) if isinstance(value, list) else value
+    return values
+
+
 def without_none(kind: Any) -> Any:
     """`int | None` -> int: the type a value of an optional setting has when it is given."""
     if typing.get_origin(kind) in (typing.Union, types.UnionType):
@@ -157,6 +168,9 @@ class SGDRecipe(Recipe):
     momentum: float = setting(help="SGD momentum", check=FRACTION)  # at 1 or more the velocity never decays
     step_size: int = setting(help="StepLR: epochs between learning-rate drops", check=POSITIVE)
     gamma: float = setting(help="StepLR: factor applied at each drop", check=POSITIVE)
+    ema_decay: float = setting(0.0, check=FRACTION,
+                               help="evaluate and keep an exponential moving average of the weights (and batch-norm "
+                                    "statistics), updated every step with this decay; 0: the weights themselves")
 
 
 @dataclass(frozen=True)

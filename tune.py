@@ -1,9 +1,11 @@
 """Recipe search: `python main.py --tune`, an Optuna study whose trials are ordinary runs of the shared loops.
 
 Trials train on the first 50,000 training images and are scored on the last 10,000 (the validation split);
-the test set is never read. A trial's score follows the model's target: the mean, over its seeds, of the
-validation accuracy over the target's window of last epochs. Pruning watches the first seed's validation
-accuracy per epoch, after a warm-up that lets every trial live past its first learning-rate drop.
+the test set is never read. A trial's score follows the model's target: each seed's validation accuracy
+over the target's window of last epochs, summed up over the seeds by a statistic (SCORES). For targets
+of the kind "k of the last n" the default is the worst seed, so a search prefers recipes that hold on
+every seed to ones that shine on some. Pruning watches the first seed's validation accuracy per epoch,
+after a warm-up that lets every trial live past its first learning-rate drop.
 
 The study lives in an Optuna storage (by default a journal file in the study's folder), so Ctrl-C loses
 nothing and the same command continues it; several processes or machines given the same storage and study
@@ -31,6 +33,7 @@ from records import RunRecord, format_duration
 from configs import config_for
 from run_experiments import Pruned, run_experiment
 from settings import ConfigError, Recipe, SGDRecipe, declared, format_value
+from stats import SCORE_TEXT, SCORES
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial is ours to print
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # heartbeats: used as documented
@@ -78,6 +81,7 @@ class Study:
     prune_after: int  # epochs every trial runs before the pruner may stop it
     overrides: dict[str, Any] = field(default_factory=dict)  # recipe fields fixed from the command line
     run_settings: dict[str, Any] = field(default_factory=dict)
+    score: str = "mean"  # the statistic over seeds (SCORES)
 
     @property
     def recipe(self) -> Recipe:
@@ -113,15 +117,22 @@ class Study:
         return {"model": self.model, "name": self.name, "storage": self.storage, "trials": self.trials,
                 "seeds": list(self.seeds), "prune_after": self.prune_after, "overrides": self.overrides,
                 "run_settings": {k: v for k, v in self.run_settings.items() if k not in ("out", "data_dir")},
-                "score": self.score_text}
+                "score": self.score, "score_text": self.score_text}
 
     @property
     def score_text(self) -> str:
-        return f"mean over seeds of validation accuracy over the last {self.score_window} epoch(s)"
+        return f"{SCORE_TEXT[self.score]} of validation accuracy over the last {self.score_window} epoch(s)"
+
+
+def default_score(model: str) -> str:
+    """The worst seed for targets met in k of the last n epochs (k < n), where one bad seed is a miss; else the mean."""
+    target = models.get_target(model)
+    return "worst" if target and target.hits < target.window else "mean"
 
 
 def make_study(model: str, trials: int, seeds: list[int], out: str, name: str | None, storage: str | None,
-               prune_after: int | None, overrides: dict[str, Any], run_settings: dict[str, Any]) -> Study:
+               prune_after: int | None, overrides: dict[str, Any], run_settings: dict[str, Any],
+               score: str | None = None) -> Study:
     """A checked Study: bad settings, a search space naming a field the recipe lacks and a storage that cannot
     be opened are ConfigErrors here, before any training."""
     if trials <= 0:
@@ -134,7 +145,8 @@ def make_study(model: str, trials: int, seeds: list[int], out: str, name: str | 
     recipe = models.get_recipe(model).with_overrides(overrides)
     run_settings = {key: value for key, value in run_settings.items() if key != "validation"}  # always on
     study = Study(model, name, folder, storage, trials, tuple(seeds),
-                  prune_after if prune_after is not None else recipe.epochs // 2 + 1, overrides, run_settings)
+                  prune_after if prune_after is not None else recipe.epochs // 2 + 1, overrides, run_settings,
+                  score or default_score(model))
     sample = search_space(model)(optuna.create_study().ask(), recipe, set(overrides))
     recipe.with_overrides(sample)  # an unknown field or a value its check refuses is a ConfigError
     for seed in seeds:
@@ -150,9 +162,9 @@ def make_study(model: str, trials: int, seeds: list[int], out: str, name: str | 
     raise ConfigError(f"--storage {study.where}: cannot open it ({detail})")
 
 
-def trial_score(records: list[RunRecord], window: int) -> float:
-    """Mean over seeds of the validation accuracy over the last `window` epochs."""
-    return statistics.mean(statistics.mean(r.eval_accuracies[-window:]) for r in records)
+def trial_score(records: list[RunRecord], window: int, score: str = "mean") -> float:
+    """The `score` statistic over seeds of each seed's validation accuracy over the last `window` epochs."""
+    return SCORES[score]([statistics.mean(r.eval_accuracies[-window:]) for r in records])
 
 
 class TrialFailed(Exception):
@@ -181,7 +193,7 @@ def run_trial(study: Study, trial: optuna.Trial, thread_share: Callable[[], int]
         if record.status != "completed":
             raise TrialFailed(f"seed {seed}: {record.reason}")
         records.append(record)
-    return trial_score(records, study.score_window)
+    return trial_score(records, study.score_window, study.score)
 
 
 def counted_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
@@ -388,5 +400,6 @@ def summarize(study: Study) -> str:
 def load_study(folder: Path) -> Study:
     """The Study a folder's study.json describes (for --report on a study folder)."""
     value = json.loads((Path(folder) / STUDY_FILE).read_text())
+    score = value["score"] if value.get("score") in SCORES else "mean"  # studies from before --score took the mean
     return Study(value["model"], value["name"], Path(folder), value["storage"], value["trials"],
-                 tuple(value["seeds"]), value["prune_after"], value["overrides"], value["run_settings"])
+                 tuple(value["seeds"]), value["prune_after"], value["overrides"], value["run_settings"], score)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import models
 from files import atomic_write_bytes
-from report.plots import plot_comparison, plot_group, plot_misclassified, plot_parameters
+from report.plots import plot_comparison, plot_distribution, plot_group, plot_misclassified, plot_parameters
 from report.tables import (GONE, ReportError, Run, by_group, load_runs, reproduce_command, results_table,
                            summary_table)
 from records import RECORD_FILE
@@ -109,6 +109,8 @@ def results_page(runs: list[Run], folder: Path, data_dir: Path | None) -> str:
         "",
         results_table(records, with_run_ids=True),
         "",
+        "![Every seed against its target](distribution.png)",
+        "",
         "Each row is reproduced by:",
         "",
         "```bash",
@@ -160,6 +162,7 @@ def write_plots(runs: list[Run], folder: Path) -> None:
         plot_group(name, group, folder / image_name(name))
     plot_comparison(plotted, folder / "comparison.png")
     plot_parameters(plotted, folder / "parameters.png")
+    plot_distribution(plotted, folder / "distribution.png")
 
 
 def write_pages(folders: list[Path], readme: Path | None, data_dir: Path | None = None) -> Path:

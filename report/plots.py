@@ -107,6 +107,30 @@ def plot_parameters(runs: list[Run], path: Path) -> None:
     save_figure(figure, path)
 
 
+def plot_distribution(runs: list[Run], path: Path) -> None:
+    """Each group's seeds as points: the accuracy over the target's epochs, the target drawn, how many met it."""
+    plt = pyplot()
+    groups = {name: [run.record for run in group if run.record.window_accuracy() is not None]
+              for name, group in by_group(runs).items()}
+    groups = {name: records for name, records in groups.items() if records}
+    figure, axis = plt.subplots(figsize=(8, 0.9 + 0.45 * max(1, len(groups))))
+    for row, (name, records) in enumerate(reversed(list(groups.items()))):
+        met = [r.target_met() for r in records]
+        label = f"{name}: {sum(met)}/{len(met)}" if None not in met else name
+        # a fixed spread of rows within the band, so seeds with equal accuracy stay visible
+        offsets = [((index * 7) % 11 - 5) * 0.03 for index in range(len(records))]
+        axis.scatter([r.window_accuracy() for r in records], [row + o for o in offsets], s=14, alpha=0.75,
+                     color=["C2" if m else "C3" for m in met])
+        axis.text(1.01, row, label, transform=axis.get_yaxis_transform(), va="center", fontsize=8)
+    for accuracy in sorted({r.target.accuracy for records in groups.values() for r in records}):
+        axis.axvline(accuracy, color="black", linewidth=0.8, linestyle=":")
+    split = split_name([r for records in groups.values() for r in records])
+    axis.set(yticks=[], ylim=(-0.6, len(groups) - 0.4), xlabel=f"{split} accuracy %, mean over the target's epochs",
+             title="Every seed against its target (green: met, red: missed; dotted: the target)")
+    axis.grid(alpha=0.3, axis="x")
+    save_figure(figure, path)
+
+
 def plot_misclassified(images, wrong: list[dict], title: str, path: Path) -> None:
     """A grid of the test `images` listed in `wrong` ({index, label, predicted}), each titled true -> predicted."""
     plt = pyplot()

@@ -11,7 +11,8 @@ from pathlib import Path
 import models
 from commandline import command_line
 from records import RunRecord, Target, format_duration, load_record
-from settings import ConfigError, format_value
+from settings import ConfigError, format_value, recorded_values
+from stats import wilson_interval
 
 GONE = "not in models/ now"  # a record outlives its model file (a design tried and dropped): its commit has the code
 
@@ -30,9 +31,9 @@ def recipe_label(record: RunRecord) -> str:
     """How a run's recipe relates to its model file: "" for its RECIPE, "published recipe", or the fields changed."""
     if record.model not in models.available():
         return GONE
-    current = asdict(models.get_recipe(record.model))
-    recipe = {name: tuple(value) if isinstance(value, list) else value
-              for name, value in record.config.items() if name in current}
+    current_recipe = models.get_recipe(record.model)
+    current = asdict(current_recipe)
+    recipe = recorded_values(type(current_recipe), record.config)
     published = models.get_published_recipe(record.model)
     if published is not None and recipe == asdict(published) != current:
         return "published recipe"
@@ -120,7 +121,7 @@ def results_header(split: str) -> list[str]:
 
 def spread_header(split: str) -> list[str]:
     return ["model", "seeds", "best train %", f"best {split} %", f"final {split} %",
-            f"{split} % over the target's epochs", "hits", "target met"]
+            f"{split} % over the target's epochs", "worst seed", "hits", "target met (95% interval)"]
 
 
 def results_rows(records: list[RunRecord], with_run_ids: bool) -> list[list[str]]:
@@ -139,7 +140,17 @@ def optional_spread(values: list[float | None]) -> str:
 
 
 def met_count(met: list[bool | None]) -> str:
-    return "-" if None in met else f"{sum(met)}/{len(met)}"
+    """'19/20 (95%, 76–99%)': seeds meeting the target, with the 95% Wilson interval on the rate."""
+    return "-" if None in met or not met else str(wilson_interval(sum(met), len(met)))
+
+
+def worst_seed(records: list[RunRecord]) -> str:
+    """The seed with the lowest accuracy over the target's epochs: the run a claim about every seed rests on."""
+    judged = [r for r in records if r.window_accuracy() is not None]
+    if not judged:
+        return "-"
+    worst = min(judged, key=lambda r: r.window_accuracy())
+    return f"{worst.window_accuracy():.2f} (seed {worst.seed})"
 
 
 def completed_groups(records: list[RunRecord]) -> dict[str, list[RunRecord]]:
@@ -156,7 +167,7 @@ def spread_rows(records: list[RunRecord]) -> list[list[str]]:
     """Mean ± std per group (model and recipe) over its completed runs, for groups with two or more."""
     return [[group, str(len(done)), mean_std([r.best_train_acc for r in done]),
              mean_std([r.best_eval_acc for r in done]), mean_std([r.final_eval_acc for r in done]),
-             optional_spread([r.window_accuracy() for r in done]),
+             optional_spread([r.window_accuracy() for r in done]), worst_seed(done),
              optional_spread([r.target_hits() for r in done]),
              met_count([r.target_met() for r in done])]
             for group, done in completed_groups(records).items() if len(done) >= 2]
@@ -182,15 +193,16 @@ def spread_text(values: list[float | None]) -> str:
 
 
 def summary_table(records: list[RunRecord]) -> str:
-    """One row per model and recipe: parameters, seeds, best accuracy, the accuracy over the target's epochs,
-    target met k/N."""
+    """One row per model and recipe: parameters, seeds, best accuracy, the accuracy over the target's epochs and
+    its worst seed, the target and how often it was met."""
     rows = [[group, f"{done[0].parameters:,}", str(len(done)), spread_text([r.best_eval_acc for r in done]),
-             spread_text([r.window_accuracy() for r in done]), target_text(done[0].target),
+             spread_text([r.window_accuracy() for r in done]), worst_seed(done), target_text(done[0].target),
              met_count([r.target_met() for r in done])]
             for group, done in completed_groups(records).items() if done]
     split = split_name(records)
     return markdown_table(["model", "parameters", "seeds", f"best {split} % (mean ± sd)",
-                           f"{split} % over the target's epochs (mean ± sd)", "target", "target met"], rows)
+                           f"{split} % over the target's epochs (mean ± sd)", "worst seed", "target",
+                           "target met (95% interval)"], rows)
 
 
 def reproduce_command(record: RunRecord) -> str:

@@ -117,6 +117,9 @@ def test_divergence_fails_that_run_and_the_others_go_on(mnist_dir, tmp_path):
     (["--set", "colour=red"], "SGDRecipe has no setting 'colour'"),
     (["--momentum", "5"], "--momentum must be a number in [0, 1), got 5"),
     (["--set", "momentum=1"], "--momentum must be a number in [0, 1), got 1"),
+    (["--seeds", "5-1"], "--seeds 5-1: the range ends before it starts"),
+    (["--seeds", "1-3", "3"], "--seeds: seed 3 is given twice"),
+    (["--seeds", "one"], "--seeds takes numbers and ranges like 1-20, got 'one'"),
 ])
 def test_bad_input_is_one_line_and_exit_2(flags, message):
     done = run_cli("main.py", *flags)

@@ -23,9 +23,11 @@ def metrics(folder):
     return [(e.epoch, e.lr, e.train_loss, e.train_acc, e.eval_loss, e.eval_acc) for e in load_record(folder).epochs]
 
 
-def test_a_run_killed_mid_epoch_resumes_to_the_same_metrics(mnist_dir, tmp_path):
+@pytest.mark.parametrize("method", [[], ["--ema-decay", "0.9"]], ids=["weights", "averaged weights"])
+def test_a_run_killed_mid_epoch_resumes_to_the_same_metrics(mnist_dir, tmp_path, method):
     killed_out, whole_out = tmp_path / "killed", tmp_path / "whole"
-    process = subprocess.Popen([sys.executable, "main.py", *RUN, "--data-dir", str(mnist_dir), "--out", str(killed_out)],
+    process = subprocess.Popen([sys.executable, "main.py", *RUN, *method, "--data-dir", str(mnist_dir),
+                                "--out", str(killed_out)],
                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
@@ -45,7 +47,7 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_metrics(mnist_dir, tmp_path)
     resumed = run_cli("main.py", "--resume", str(folder), "--data-dir", str(mnist_dir))
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "Resumed after epoch" in resumed.stdout
-    whole = run_cli("main.py", *RUN, "--data-dir", str(mnist_dir), "--out", str(whole_out))
+    whole = run_cli("main.py", *RUN, *method, "--data-dir", str(mnist_dir), "--out", str(whole_out))
     assert whole.returncode == 0, whole.stderr[-2000:]
     [whole_folder] = [p.parent for p in whole_out.glob("*/metrics.json")]
     assert load_record(folder).status == "completed"

@@ -61,14 +61,21 @@ def test_a_tiny_study_end_to_end_never_reads_the_test_set(tmp_path, mnist_dir, m
         assert (study.folder / name).stat().st_size > 500
 
 
-def test_the_score_is_the_mean_over_seeds_of_the_targets_window(tmp_path, mnist_dir):
-    study = tiny_study(tmp_path, mnist_dir, trials=1, seeds=[1, 2], overrides={"epochs": 3})
+@pytest.mark.parametrize("score", [None, "mean"])
+def test_the_score_is_the_worst_seed_for_k_of_n_targets_or_as_asked(tmp_path, mnist_dir, score):
+    study = tiny_study(tmp_path, mnist_dir, trials=1, seeds=[1, 2], overrides={"epochs": 3}, score=score)
+    assert study.score == (score or "worst")  # Model3's target: 3 of the last 5
     tune.work(study, pruner=optuna.pruners.NopPruner())
     [trial] = study.load().trials
     found = records_of(study.folder)
     window = models.get_target("model3").window  # 5: more than the 3 epochs, so every epoch counts
-    expected = sum(sum(r["epochs"][i]["eval_acc"] for i in range(3)) / 3 for r in found) / 2
-    assert window > 3 and len(found) == 2 and trial.value == pytest.approx(expected)
+    per_seed = [sum(r["epochs"][i]["eval_acc"] for i in range(3)) / 3 for r in found]
+    expected = min(per_seed) if study.score == "worst" else sum(per_seed) / 2
+    assert window > 3 and len(found) == 2 and per_seed[0] != per_seed[1] and trial.value == pytest.approx(expected)
+
+
+def test_a_study_from_before_scores_were_chosen_reads_as_the_mean():
+    assert tune.load_study(ROOT / "results" / "tuning" / "model3-tune").score == "mean"
 
 
 def test_two_workers_on_one_storage_finish_exactly_n_trials(tmp_path, mnist_dir):

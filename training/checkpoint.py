@@ -63,20 +63,25 @@ class RunState:
     scheduler: dict | None
     random: dict
     epochs: list[dict]  # the record's epochs up to `epoch`
+    average: dict | None = None  # the averaged weights, for methods that keep them
 
     def restore(self, model: nn.Module, method: TrainingMethod, generators: list[torch.Generator]) -> None:
         model.load_state_dict(self.model)
         method.optimizer.load_state_dict(self.optimizer)
         if method.scheduler is not None:
             method.scheduler.load_state_dict(self.scheduler)
+        if method.average is not None:
+            method.average.load_state_dict(self.average)
         restore_random_state(self.random, generators)
 
 
 def save_state(run_dir: Path, epoch: int, model: nn.Module, method: TrainingMethod,
                generators: list[torch.Generator], epochs: list[dict]) -> None:
     scheduler = method.scheduler.state_dict() if method.scheduler is not None else None
+    average = method.average.state_dict() if method.average is not None else None
     _write(run_dir / STATE_FILE, {"epoch": epoch, "model": model.state_dict(), "optimizer": method.optimizer.state_dict(),
-                                  "scheduler": scheduler, "random": random_state(generators), "epochs": epochs})
+                                  "scheduler": scheduler, "random": random_state(generators), "epochs": epochs,
+                                  "average": average})
 
 
 def load_state(run_dir: Path) -> RunState:

@@ -5,13 +5,15 @@ A model file may define
     def configure_optimizers(model, recipe, batches_per_epoch) -> TrainingMethod
 
 in plain PyTorch; without one, `sgd_step_lr` below trains it. The loops step a per-batch scheduler
-after every batch and a per-epoch scheduler after every epoch.
+after every batch and a per-epoch scheduler after every epoch. A method may also keep an average of
+the weights (`exponential_average`): then the average is what is evaluated and checkpointed.
 """
 from dataclasses import dataclass
 from typing import Literal
 
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from settings import SGDRecipe
 
@@ -21,6 +23,7 @@ class TrainingMethod:
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None
     step: Literal["batch", "epoch"] = "epoch"  # when the scheduler steps
+    average: AveragedModel | None = None  # weights averaged over the steps, evaluated in the model's place
 
     def __post_init__(self) -> None:
         if self.step not in ("batch", "epoch"):
@@ -34,17 +37,34 @@ class TrainingMethod:
     def epoch_scheduler(self) -> torch.optim.lr_scheduler.LRScheduler | None:
         return self.scheduler if self.step == "epoch" else None
 
+    def evaluated(self, model: nn.Module) -> nn.Module:
+        """What is evaluated and checkpointed: the averaged weights where the method keeps them, else the model."""
+        return self.average.module if self.average is not None else model
+
     @property
     def lr(self) -> float:
         return self.optimizer.param_groups[0]["lr"]
 
     def __str__(self) -> str:
         schedule = f" + {type(self.scheduler).__name__} (per {self.step})" if self.scheduler else ""
-        return type(self.optimizer).__name__ + schedule
+        average = " + an exponential moving average of the weights" if self.average is not None else ""
+        return type(self.optimizer).__name__ + schedule + average
+
+
+def exponential_average(model: nn.Module, optimizer: torch.optim.Optimizer, decay: float) -> AveragedModel:
+    """A moving average of `model`'s weights, updated after every step of `optimizer`: average <- decay * average
+    + (1 - decay) * weights. Batch norm's running statistics are averaged the same way (use_buffers), so the
+    averaged network normalises with statistics that belong to its own averaged weights."""
+    average = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+    optimizer.register_step_post_hook(lambda optimizer, args, kwargs: average.update_parameters(model))
+    return average
 
 
 def sgd_step_lr(model: nn.Module, recipe: SGDRecipe, batches_per_epoch: int) -> TrainingMethod:
-    """The default: SGD with momentum and weight decay; StepLR multiplies the rate by gamma every step_size epochs."""
+    """The default: SGD with momentum and weight decay; StepLR multiplies the rate by gamma every step_size epochs;
+    with `ema_decay`, the moving average of the weights is what is evaluated and kept."""
     optimizer = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
                                 weight_decay=recipe.weight_decay)
-    return TrainingMethod(optimizer, torch.optim.lr_scheduler.StepLR(optimizer, recipe.step_size, recipe.gamma))
+    average = exponential_average(model, optimizer, recipe.ema_decay) if recipe.ema_decay else None
+    return TrainingMethod(optimizer, torch.optim.lr_scheduler.StepLR(optimizer, recipe.step_size, recipe.gamma),
+                          average=average)

@@ -1,0 +1,57 @@
+"""Training methods: the moving average of the weights is what is evaluated and kept when a recipe asks for it."""
+import torch
+
+import models
+from configs import config_for
+from data.loaders import LoaderSettings, make_loaders
+from run_experiments import run_experiment
+from training import evaluate
+from training.checkpoint import load_state
+from training.optim import exponential_average, sgd_step_lr
+
+
+def test_the_average_follows_each_step_with_its_decay():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    average = exponential_average(model, optimizer, decay=0.75)
+    after = []
+    for _ in range(2):
+        optimizer.zero_grad()
+        model(torch.randn(8, 3)).pow(2).sum().backward()
+        optimizer.step()
+        after.append({name: value.detach().clone() for name, value in model.state_dict().items()})
+    # the first step's weights are taken as they are; then average <- 0.75 average + 0.25 weights
+    kept = average.module.state_dict()
+    for name in ("0.weight", "0.bias", "1.weight", "1.running_mean", "1.running_var"):
+        expected = 0.75 * after[0][name] + 0.25 * after[1][name]
+        assert torch.allclose(kept[name], expected), name
+        assert not torch.allclose(kept[name], after[1][name]), name
+
+
+def test_sgd_keeps_an_average_only_when_the_recipe_asks():
+    model = models.get_model("model3")
+    recipe = models.get_recipe("model3")
+    plain = sgd_step_lr(model, recipe.with_overrides({"ema_decay": 0.0}), 10)
+    averaged = sgd_step_lr(model, recipe.with_overrides({"ema_decay": 0.99}), 10)
+    assert plain.average is None and plain.evaluated(model) is model
+    assert averaged.evaluated(model) is averaged.average.module and averaged.evaluated(model) is not model
+
+
+def test_the_averaged_weights_are_evaluated_and_saved(mnist_dir, tmp_path):
+    config = config_for("model3", 1, {"epochs": 2, "ema_decay": 0.9}, limit_train=1024, limit_test=500,
+                        device="cpu", data_dir=str(mnist_dir), out=str(tmp_path), progress=False)
+    record = run_experiment(config, quiet=True)
+    [folder] = list(tmp_path.glob("*-model3-seed1"))
+    state = load_state(folder)
+    averaged = {name.removeprefix("module."): value for name, value in state.average.items() if name != "n_averaged"}
+    best = torch.load(folder / "best.pt", weights_only=True)
+    assert set(best) == set(state.model) == set(averaged)
+    assert any(not torch.equal(state.model[name], averaged[name]) for name in averaged)  # two different networks
+    if record.best_epoch == 1:  # the last epoch was the best: its checkpoint is the average, not the weights
+        assert all(torch.equal(best[name], averaged[name]) for name in best)
+    model = models.get_model("model3")
+    model.load_state_dict(best)
+    _, evaluation = make_loaders(mnist_dir, LoaderSettings(64, 128, False, limit_train=1024, limit_test=500),
+                                 torch.device("cpu"))
+    assert evaluate(model, evaluation, torch.device("cpu")).accuracy == record.best_eval_acc

@@ -1,0 +1,58 @@
+"""Results over seeds: seed ranges, the Wilson interval, the robust scores, and the tables that show them."""
+import pytest
+
+from commandline import parse_seeds
+from records import Target
+from report.tables import load_runs, results_table, summary_table
+from settings import ConfigError
+from stats import SCORES, permutation_p_value, wilson_interval
+from tests.test_report import fake_run
+
+
+def test_seed_ranges_expand_in_order():
+    assert parse_seeds(["1-3", "7", "10-11"]) == [1, 2, 3, 7, 10, 11]
+    assert parse_seeds(["5-5"]) == [5] and parse_seeds(["-1"]) == [-1]  # a negative seed is the setting's to refuse
+
+
+@pytest.mark.parametrize("items,message", [(["5-1"], "the range ends before it starts"),
+                                           (["1-3", "2"], "seed 2 is given twice"),
+                                           (["x"], "got 'x'"), (["1-"], "got '1-'"), (["1-x"], "got '1-x'")])
+def test_bad_seed_ranges_are_config_errors(items, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_seeds(items)
+
+
+def test_wilson_interval_of_known_cases():
+    rate = wilson_interval(19, 20)
+    assert (round(rate.low, 4), round(rate.high, 4)) == (0.7639, 0.9911)
+    assert str(rate) == "19/20 (95%, 76–99%)"
+    assert wilson_interval(0, 10).low == 0 and 0.27 < wilson_interval(0, 10).high < 0.28
+    assert wilson_interval(10, 10).high == 1 and 0.72 < wilson_interval(10, 10).low < 0.73
+    with pytest.raises(ValueError):
+        wilson_interval(3, 2)
+
+
+def test_permutation_test_tells_separated_samples_from_equal_ones():
+    assert permutation_p_value([1.0, 2, 3, 4, 5], [6.0, 7, 8, 9, 10]) < 0.01  # exactly 2/252 by enumeration
+    assert permutation_p_value([1.0, 2, 3], [1.0, 2, 3]) == 1.0
+
+
+def test_scores_over_seeds():
+    values = [99.40, 99.50, 99.45]
+    assert SCORES["worst"](values) == 99.40 and SCORES["mean"](values) == pytest.approx(99.45)
+    assert SCORES["mean-sd"](values) == pytest.approx(99.45 - 0.05)
+    assert SCORES["mean-sd"]([99.4]) == 99.4
+
+
+def test_a_report_over_seeds_gives_the_rate_its_interval_and_the_worst_seed(tmp_path):
+    tail = [99.0] * 10
+    folders = [fake_run(tmp_path / f"s{seed}", "model3", seed, tail + window)
+               for seed, window in ((1, [99.41, 99.42, 99.40, 99.44, 99.45]), (2, [99.45] * 5),
+                                    (3, [99.30, 99.41, 99.38, 99.36, 99.39]))]
+    records = [run.record for run in load_runs(folders)]
+    assert [r.target_met() for r in records] == [True, True, False]
+    summary = summary_table(records)
+    assert "| model3 | 7,944 | 3 |" in summary and "| 99.37 (seed 3) |" in summary
+    assert "| 2/3 (67%, 21–94%) |" in summary
+    assert "2/3 (67%, 21–94%)" in results_table(records) and "99.37 (seed 3)" in results_table(records)
+    assert Target(99.40, 3, 5).met_by(tail + [99.45] * 5)
