@@ -3,7 +3,9 @@ import multiprocessing
 import os
 import signal
 import sys
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import threading
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -48,19 +50,40 @@ def run_in_workers(task: Callable[[Any, Worker], Any], items: list, jobs: int,
                    on_result: Callable[[Any], None]) -> None:
     """Call `task(item, worker)` for every item, `jobs` at a time, and `on_result` with each non-None result.
 
-    `task` must be a module-level function (it is pickled into spawned workers). Ctrl-C stops them all.
+    `task` must be a module-level function (it is pickled into spawned workers). Ctrl-C or SIGTERM stops them
+    all: the tasks not started are cancelled, the running ones are told to stop (and return what they have),
+    and KeyboardInterrupt is raised once they have.
     """
     context = multiprocessing.get_context("spawn")
     slots, unfinished = context.Value("i", 0), context.Value("i", len(items))
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_init_worker,
-                             initargs=(slots, unfinished, jobs)) as pool:
-        futures = [pool.submit(_run_task, task, item) for item in items]
-        try:
-            for future in as_completed(futures):
-                result = future.result()
-                if result is not None:
-                    on_result(result)
-        except KeyboardInterrupt:
-            print("\nInterrupted: stopping the workers.", file=sys.stderr)
-            for future in futures:
-                future.cancel()
+    # While waiting, a signal only sets a flag: an exception raised inside the pool's locks breaks them.
+    stop = threading.Event()
+    previous = {number: signal.signal(number, lambda *_: stop.set()) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_init_worker,
+                                 initargs=(slots, unfinished, jobs)) as pool:
+            pending = {pool.submit(_run_task, task, item) for item in items}
+            stopping = False
+            while pending:
+                done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                for future in done:
+                    try:
+                        result = None if future.cancelled() else future.result()
+                    except BrokenProcessPool:  # a worker stopped between tasks: what it ran has returned
+                        if not stopping:
+                            raise
+                        continue
+                    if result is not None:
+                        on_result(result)
+                if stop.is_set() and not stopping:
+                    stopping = True
+                    print("\nInterrupted: stopping the workers.", file=sys.stderr, flush=True)
+                    for future in pending:
+                        future.cancel()
+                    for child in multiprocessing.active_children():  # a `kill` reaches this process alone
+                        os.kill(child.pid, signal.SIGTERM)
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    if stop.is_set():
+        raise KeyboardInterrupt

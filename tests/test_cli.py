@@ -92,6 +92,26 @@ def test_stopping_leaves_a_valid_interrupted_record(mnist_dir, tmp_path, stop, s
     assert "| model3 (epochs=200) | 7,944 | 28 | 1 |" in stdout
 
 
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_stopping_the_parent_of_workers_stops_every_run_cleanly(mnist_dir, tmp_path, stop):
+    """`kill` reaches the parent alone (a scheduler's, `timeout`'s): it stops its workers, and no traceback."""
+    command = [sys.executable, "main.py", "--models", "model3", "--seeds", "1-2", "--jobs", "2", "--epochs", "200",
+               "--limit-train", "512", "--limit-test", "100", "--data-dir", str(mnist_dir), "--out", str(tmp_path)]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)  # so the signal below reaches the parent only
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        found = records(tmp_path) if len(list(tmp_path.glob("*/metrics.json"))) == 2 else []
+        if found and all(len(r["epochs"]) >= 1 for r in found):
+            break
+        time.sleep(0.2)
+    process.send_signal(stop)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr[-2000:]
+    assert "Traceback" not in stderr
+    assert sorted((r["seed"], r["status"]) for r in records(tmp_path)) == [(1, "interrupted"), (2, "interrupted")]
+
+
 def test_divergence_fails_that_run_and_the_others_go_on(mnist_dir, tmp_path):
     done = run_cli("main.py", "--models", "model3", "model2", "--epochs", "1", "--lr", "1e30",
                    "--limit-train", "512", "--limit-test", "200", "--data-dir", str(mnist_dir), "--out", str(tmp_path))
