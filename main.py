@@ -185,7 +185,7 @@ def run_tuning(args: argparse.Namespace) -> int:
     return tune.tune(study, args.jobs)
 
 
-def write_pages(args: argparse.Namespace) -> int:
+def regenerate_pages(args: argparse.Namespace) -> int:
     from report.pages import write_results
 
     return write_results([Path(folder) for folder in args.report], args.data_dir)
@@ -193,7 +193,7 @@ def write_pages(args: argparse.Namespace) -> int:
 
 def command(args: argparse.Namespace) -> Callable[[argparse.Namespace], int]:
     if args.report is not None:
-        return write_pages
+        return regenerate_pages
     if args.resume is not None:
         return resume_runs
     return run_tuning if args.tune else train

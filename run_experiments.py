@@ -34,8 +34,10 @@ from utils import RunLog, layer_geometry, model_summary, parameter_count, seed_e
 
 
 def loader_settings(config: ExperimentConfig) -> LoaderSettings:
-    return LoaderSettings(config.recipe.batch_size, config.test_batch_size, config.recipe.augment, config.loader,
-                          config.workers, config.seed, config.limit_train, config.limit_test, config.validation)
+    recipe = config.recipe
+    return LoaderSettings(recipe.batch_size, config.test_batch_size, recipe.augment, config.loader, config.workers,
+                          config.seed, config.limit_train, config.limit_test, config.validation, recipe.translate,
+                          recipe.scale)
 
 
 def build_model(config: ExperimentConfig) -> torch.nn.Module:

@@ -142,6 +142,10 @@ class Recipe:
     lr: float = setting(help="learning rate (the peak rate, for schedules that have one)", check=NON_NEGATIVE)
     weight_decay: float = setting(0.0, help="L2 weight decay", check=NON_NEGATIVE)
     augment: bool = setting(help="ColorJitter + rotation augmentation of the training images")
+    translate: float = setting(0.0, check=FRACTION, help="with --augment, also shift each training image by up to "
+                                                        "this fraction of its size (whole pixels, as RandomAffine)")
+    scale: float = setting(0.0, check=FRACTION, help="with --augment, also zoom each training image by a factor "
+                                                    "in [1 - scale, 1 + scale]")
 
     def __post_init__(self) -> None:
         check_settings(self)

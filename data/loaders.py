@@ -24,9 +24,11 @@ TRAIN_IMAGES, TEST_IMAGES = 60_000, 10_000
 BATCHES_PER_CHUNK = 8
 
 
-def train_transform(augment: bool) -> transforms.Compose:
-    steps = [transforms.ColorJitter(brightness=0.1, contrast=0.1, saturation=0.1, hue=0.1),
-             transforms.RandomRotation((-7.0, 7.0), fill=1)] if augment else []
+def train_transform(augment: bool, translate: float = 0.0, scale: float = 0.0) -> transforms.Compose:
+    geometry = (transforms.RandomAffine((-7.0, 7.0), translate=(translate, translate) if translate else None,
+                                        scale=(1 - scale, 1 + scale) if scale else None, fill=1)
+                if translate or scale else transforms.RandomRotation((-7.0, 7.0), fill=1))
+    steps = [transforms.ColorJitter(brightness=0.1, contrast=0.1, saturation=0.1, hue=0.1), geometry] if augment else []
     return transforms.Compose(steps + [transforms.ToTensor(), transforms.Normalize((MEAN,), (STD,))])
 
 
@@ -43,13 +45,14 @@ class TensorLoader:
     """Batches of (normalised images, labels) from tensors kept on the training device."""
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int, shuffle: bool,
-                 augment: bool, device: torch.device, seed: int) -> None:
+                 augment: bool, device: torch.device, seed: int, translate: float = 0.0, scale: float = 0.0) -> None:
         # Augmentation works in pixel space (its clamps and fill are defined there), so only
         # un-augmented sets are stored normalised; augmented batches are normalised after.
         pixels = images.to(device=device, dtype=torch.float32).div_(255).unsqueeze(1)
         self.images = pixels if augment else normalize(pixels)
         self.labels = labels.to(device)
         self.batch_size, self.shuffle, self.augment = batch_size, shuffle, augment
+        self.translate, self.scale = translate, scale
         self.order_generator = torch.Generator().manual_seed(seed)
         self.augment_generator = torch.Generator(device=device).manual_seed(seed)
 
@@ -64,7 +67,8 @@ class TensorLoader:
             picked = slice(start, start + chunk) if order is None else order[start:start + chunk]
             images, labels = self.images[picked], self.labels[picked]
             if self.augment:
-                images = normalize(augment_batches(images, self.batch_size, self.augment_generator))
+                images = normalize(augment_batches(images, self.batch_size, self.augment_generator, self.translate,
+                                                   self.scale))
             yield from zip(images.split(self.batch_size), labels.split(self.batch_size))
 
 
@@ -83,6 +87,8 @@ class LoaderSettings:
     limit_train: int | None = None
     limit_test: int | None = None
     validation: bool = False  # evaluate on the training set's held-out end, never reading the test set
+    translate: float = 0.0  # with augment: random shifts up to this fraction of the image size
+    scale: float = 0.0  # with augment: random zooms in [1 - scale, 1 + scale]
 
 
 def split_sizes(limit_train: int | None, limit_test: int | None, validation: bool) -> tuple[int, int]:
@@ -113,13 +119,13 @@ def make_loaders(data_dir: Path, settings: LoaderSettings, device: torch.device,
     The evaluation loader reads the test set, or with `settings.validation` the held-out end of the training set.
     """
     train_range, eval_range = split(settings)
-    train_set = mnist_dataset(data_dir, True, train_transform(settings.augment))
+    train_set = mnist_dataset(data_dir, True, train_transform(settings.augment, settings.translate, settings.scale))
     eval_set = mnist_dataset(data_dir, settings.validation, test_transform())  # train=True: the held-out end
     if settings.loader == "tensor":
         def tensor_loader(dataset: datasets.MNIST, indices: range, batch_size: int, shuffle: bool, augment: bool):
             chosen = slice(indices.start, indices.stop)
             return TensorLoader(dataset.data[chosen], dataset.targets[chosen], batch_size, shuffle, augment,
-                                device, settings.seed)
+                                device, settings.seed, settings.translate, settings.scale)
         return (tensor_loader(train_set, train_range, settings.batch_size, shuffle_train, settings.augment),
                 tensor_loader(eval_set, eval_range, settings.test_batch_size, False, False))
     if settings.loader != "torchvision":

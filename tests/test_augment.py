@@ -93,3 +93,35 @@ def test_pipelines_agree_on_shapes_dtypes_and_labels_without_shuffle(mnist_dir):
             assert y1.dtype == y2.dtype == torch.int64 and torch.equal(y1, y2)
         if not augmented:
             assert all(torch.allclose(a[0], b[0], atol=1e-5) for a, b in zip(tensor_train, tv_train))
+
+
+def test_batch_shift_and_zoom_match_torchvisions_affine(digits):
+    """Random shifts and zooms (--translate, --scale) in one resampling with the rotation, as RandomAffine does:
+    torchvision's affine turns clockwise, PIL's rotate (and ours) counter-clockwise, hence the minus."""
+    generator = torch.Generator().manual_seed(0)
+    draws = Draws.draw(len(digits), torch.device("cpu"), generator, translate=0.1, scale=0.1)
+    assert draws.shifts.abs().max() <= 3 and torch.equal(draws.shifts, draws.shifts.round())  # 0.1 of 28: 2.8
+    assert draws.shifts.abs().max() > 1 and 0.9 <= draws.scales.min() and draws.scales.max() <= 1.1
+    batch = torch.stack([TF.to_tensor(image) for image in digits])
+    ours = rotate(batch, draws.degrees, shifts=draws.shifts, scales=draws.scales)
+
+    def reference(shift_sign: int) -> torch.Tensor:
+        return torch.stack([TF.to_tensor(TF.affine(image, angle=-float(angle), translate=[shift_sign * int(dx),
+                                                                                          shift_sign * int(dy)],
+                                                   scale=float(zoom), shear=[0.0, 0.0], fill=1,
+                                                   interpolation=TF.InterpolationMode.NEAREST))
+                            for image, angle, (dx, dy), zoom in zip(digits, draws.degrees, draws.shifts, draws.scales)])
+
+    differs = lambda expected: ((ours - expected).abs() > 0.5 / 255).float().mean().item()  # noqa: E731
+    assert differs(reference(1)) < 0.005 and differs(reference(-1)) > 0.02
+
+
+def test_shifts_and_zooms_are_drawn_after_the_published_draws():
+    """Without them the generator advances as it always has (earlier runs reproduce); with them the published
+    draws are still the same numbers."""
+    plain = Draws.draw(100, torch.device("cpu"), torch.Generator().manual_seed(3))
+    more = Draws.draw(100, torch.device("cpu"), torch.Generator().manual_seed(3), translate=0.1, scale=0.1)
+    assert plain.shifts is None and plain.scales is None
+    for name in ("brightness", "contrast", "brightness_first", "degrees"):
+        assert torch.equal(getattr(plain, name), getattr(more, name))
+    assert torch.equal(Draws.cat([more, more]).shifts, torch.cat([more.shifts, more.shifts]))
