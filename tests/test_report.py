@@ -57,7 +57,8 @@ def test_report_from_records_alone(tmp_path, mnist_dir):
     section = page.read_text()
     text = readme.read_text()
     assert text.startswith("intro\n") and text.endswith("outro\n") and "\nold\n" not in text
-    assert "| model3 (epochs=6) | 7,944 | 2 | 99.41 ± 0.03 | 99.37 ± 0.06 | ≥ 99.40% in 3 of the last 5 | 1/2 |" in text
+    assert ("| model3 (epochs=6) | 7,944 | 2 | 99.41 ± 0.03 | 99.37 ± 0.06 | 99.33 (seed 2) | ≥ 99.40% in 3 of the last 5 "
+            "| 1/2 (50%, 9–91%) |") in text
     assert section.index("](parameters.png)") < section.index("| model |")  # the picture opens the page
     assert "by `python main.py --report " in section and "EPOCH: 0" in section  # its command; the featured log
     target = "≥ 99.40% in 3 of the last 5"
@@ -65,7 +66,8 @@ def test_report_from_records_alone(tmp_path, mnist_dir):
     assert row in section
     assert f"| model3 (epochs=6) | 7,944 | 28 | 2 | 99.19 | 99.39 (3) | 99.37 | {target} | 0/5 | no |" in section
     assert "| model1 | 6,379,786 | 28 | 1 | 98.70 | 98.90 (1) | 98.90 | - | - | partial: 2 of 15 epochs, CPU |" in section
-    assert "| model3 (epochs=6) | 2 | 99.21 ± 0.03 | 99.41 ± 0.03 | 99.38 ± 0.01 | 99.37 ± 0.06 | 2.00 ± 2.83 | 1/2 |" in section
+    assert ("| model3 (epochs=6) | 2 | 99.21 ± 0.03 | 99.41 ± 0.03 | 99.38 ± 0.01 | 99.37 ± 0.06 | 99.33 (seed 2) | "
+            "2.00 ± 2.83 | 1/2 (50%, 9–91%) |") in section
     for name in ("model3-epochs-6.png", "model1.png", "comparison.png", "parameters.png", "misclassified.png"):
         assert (runs / name).stat().st_size > 1000
     assert write_pages(folders, readme, mnist_dir).read_text() == section
@@ -83,7 +85,8 @@ def test_runs_of_one_model_are_grouped_by_recipe(tmp_path, mnist_dir):
         ["model3 (published recipe)"] * 2
     section = write_pages(folders, None, mnist_dir).read_text()
     for group in ("model3", "model3 (published recipe)"):
-        assert f"| {group} | 2 | 99.25 ± 0.00 | 99.45 ± 0.00 | 99.45 ± 0.00 | 99.42 ± 0.00 | 5.00 ± 0.00 | 2/2 |" in section
+        assert (f"| {group} | 2 | 99.25 ± 0.00 | 99.45 ± 0.00 | 99.45 ± 0.00 | 99.42 ± 0.00 | 99.42 (seed 1) | "
+                f"5.00 ± 0.00 | 2/2 (100%, 34–100%) |") in section
     for name in ("model3.png", "model3-published-recipe.png", "model3-lr-0.05-momentum-0.8.png"):
         assert f"]({name})" in section and (tmp_path / name).stat().st_size > 1000
 
