@@ -257,7 +257,7 @@ def run_experiment(config: ExperimentConfig, position: int = 0, quiet: bool = Fa
             run.log(f"EPOCH: {epoch}  (lr {lr:g})")
             train = train_epoch(run.step, run.train_loader, run.method.optimizer, run.device,
                                 run.method.batch_scheduler, progress=config.progress, position=position,
-                                precision=run.precision)
+                                precision=run.precision, label_smoothing=run.method.label_smoothing)
             run.log.file_only(train.bar_line())
             if run.method.epoch_scheduler:
                 run.method.epoch_scheduler.step()

@@ -175,6 +175,9 @@ class SGDRecipe(Recipe):
     ema_decay: float = setting(0.0, check=FRACTION,
                                help="evaluate and keep an exponential moving average of the weights (and batch-norm "
                                     "statistics), updated every step with this decay; 0: the weights themselves")
+    label_smoothing: float = setting(0.0, check=FRACTION,
+                                     help="train towards targets that give this share of the probability to the "
+                                          "other classes, spread evenly; 0: the label itself")
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,6 @@
-"""Training methods: the moving average of the weights is what is evaluated and kept when a recipe asks for it."""
+"""Training methods: the moving average of the weights is what is evaluated and kept when a recipe asks for it;
+label smoothing changes the training loss and nothing else."""
+import pytest
 import torch
 
 import models
@@ -6,6 +8,7 @@ from configs import config_for
 from data.loaders import LoaderSettings, make_loaders
 from run_experiments import run_experiment
 from training import evaluate
+from training.loops import training_loss
 from training.checkpoint import load_state
 from training.optim import exponential_average, sgd_step_lr
 
@@ -55,3 +58,27 @@ def test_the_averaged_weights_are_evaluated_and_saved(mnist_dir, tmp_path):
     _, evaluation = make_loaders(mnist_dir, LoaderSettings(64, 128, False, limit_train=1024, limit_test=500),
                                  torch.device("cpu"))
     assert evaluate(model, evaluation, torch.device("cpu")).accuracy == record.best_eval_acc
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.1, 0.3])
+def test_label_smoothing_is_the_nll_against_smoothed_targets(smoothing):
+    torch.manual_seed(0)
+    log_probabilities = torch.log_softmax(torch.randn(6, 10), dim=1)
+    labels = torch.tensor([0, 3, 9, 9, 1, 5])
+    targets = torch.full((6, 10), smoothing / 10).scatter(1, labels[:, None], 1 - smoothing + smoothing / 10)
+    expected = -(targets * log_probabilities).sum(dim=1).mean()
+    assert torch.allclose(training_loss(log_probabilities, labels, smoothing), expected)
+
+
+def test_sgd_passes_label_smoothing_to_the_loop(mnist_dir, tmp_path):
+    model, recipe = models.get_model("model3"), models.get_recipe("model3")
+    assert sgd_step_lr(model, recipe, 10).label_smoothing == 0
+    assert sgd_step_lr(model, recipe.with_overrides({"label_smoothing": "0.1"}), 10).label_smoothing == 0.1
+    runs = {}
+    for smoothing in (0.0, 0.2):
+        config = config_for("model3", 1, {"epochs": 1, "label_smoothing": smoothing}, limit_train=512,
+                            limit_test=256, device="cpu", data_dir=str(mnist_dir), out=str(tmp_path / str(smoothing)),
+                            progress=False)
+        runs[smoothing] = run_experiment(config, quiet=True).epochs[0]
+    # the same draws and the same first batch, a different loss: training goes another way
+    assert runs[0.0].train_loss != runs[0.2].train_loss

@@ -6,7 +6,8 @@ A model file may define
 
 in plain PyTorch; without one, `sgd_step_lr` below trains it. The loops step a per-batch scheduler
 after every batch and a per-epoch scheduler after every epoch. A method may also keep an average of
-the weights (`exponential_average`): then the average is what is evaluated and checkpointed.
+the weights (`exponential_average`): then the average is what is evaluated and checkpointed; and it may ask for
+label smoothing, which the training loop applies to its loss (evaluation always reports the plain NLL).
 """
 from dataclasses import dataclass
 from typing import Literal
@@ -24,6 +25,7 @@ class TrainingMethod:
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None
     step: Literal["batch", "epoch"] = "epoch"  # when the scheduler steps
     average: AveragedModel | None = None  # weights averaged over the steps, evaluated in the model's place
+    label_smoothing: float = 0.0  # the training loss's share of probability spread over the other classes
 
     def __post_init__(self) -> None:
         if self.step not in ("batch", "epoch"):
@@ -48,7 +50,8 @@ class TrainingMethod:
     def __str__(self) -> str:
         schedule = f" + {type(self.scheduler).__name__} (per {self.step})" if self.scheduler else ""
         average = " + an exponential moving average of the weights" if self.average is not None else ""
-        return type(self.optimizer).__name__ + schedule + average
+        smoothing = f" + label smoothing {self.label_smoothing:g}" if self.label_smoothing else ""
+        return type(self.optimizer).__name__ + schedule + average + smoothing
 
 
 def exponential_average(model: nn.Module, optimizer: torch.optim.Optimizer, decay: float) -> AveragedModel:
@@ -62,9 +65,10 @@ def exponential_average(model: nn.Module, optimizer: torch.optim.Optimizer, deca
 
 def sgd_step_lr(model: nn.Module, recipe: SGDRecipe, batches_per_epoch: int) -> TrainingMethod:
     """The default: SGD with momentum and weight decay; StepLR multiplies the rate by gamma every step_size epochs;
-    with `ema_decay`, the moving average of the weights is what is evaluated and kept."""
+    with `ema_decay`, the moving average of the weights is what is evaluated and kept; with `label_smoothing`, the
+    loss is taken against smoothed targets."""
     optimizer = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
                                 weight_decay=recipe.weight_decay)
     average = exponential_average(model, optimizer, recipe.ema_decay) if recipe.ema_decay else None
     return TrainingMethod(optimizer, torch.optim.lr_scheduler.StepLR(optimizer, recipe.step_size, recipe.gamma),
-                          average=average)
+                          average=average, label_smoothing=recipe.label_smoothing)
