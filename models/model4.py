@@ -79,11 +79,12 @@ def conv_bn_relu(in_channels: int, out_channels: int) -> nn.Sequential:
                          nn.BatchNorm2d(out_channels), nn.ReLU())
 
 
-def separable_bn_relu(channels: int, padding: int = 0) -> nn.Sequential:
+def separable_bn_relu(channels: int, padding: int = 0, out_channels: int | None = None) -> nn.Sequential:
     """A 3x3 depthwise then a 1x1 pointwise convolution: 9c + c^2 parameters instead of 9c^2."""
+    out_channels = out_channels or channels
     return nn.Sequential(nn.Conv2d(channels, channels, 3, padding=padding, groups=channels, bias=False),
-                         nn.Conv2d(channels, channels, 1, bias=False),
-                         nn.BatchNorm2d(channels), nn.ReLU())
+                         nn.Conv2d(channels, out_channels, 1, bias=False),
+                         nn.BatchNorm2d(out_channels), nn.ReLU())
 
 
 class Model4(nn.Module):
