@@ -1,10 +1,13 @@
-"""--tune: a small Optuna study end to end, workers sharing one storage, Ctrl-C and continue, bad input."""
+"""--tune: a small Optuna study end to end, workers sharing one storage (a journal file, a PostgreSQL server),
+Ctrl-C and continue, bad input."""
 import dataclasses
 import json
+import os
 import signal
 import subprocess
 import sys
 import time
+import uuid
 
 import optuna
 import pytest
@@ -90,6 +93,51 @@ def test_two_workers_on_one_storage_finish_exactly_n_trials(tmp_path, mnist_dir)
     assert len(counted) == 5 and all(t.state.is_finished() for t in counted)
     trial_of_run = [p.parent.parent.name for p in (study.folder / "trials").glob("*/*/metrics.json")]
     assert len(trial_of_run) == len(set(trial_of_run)) == 5  # one run per counted trial: none ran twice
+
+
+POSTGRES_URL = os.environ.get("MNIST8K_POSTGRES_URL")
+
+
+@pytest.mark.skipif(not POSTGRES_URL, reason="no PostgreSQL server given: .ci/run starts one and sets MNIST8K_POSTGRES_URL")
+def test_workers_on_postgresql_run_each_trial_once_and_redo_a_killed_workers_trial(tmp_path, mnist_dir):
+    name = f"ci-{uuid.uuid4().hex[:8]}"  # a fresh study on a server that may keep others
+    command = [sys.executable, "main.py", "--tune", "--models", "model3", "--trials", "4", "--epochs", "3",
+               "--limit-train", "384", "--prune-after", "99", "--data-dir", str(mnist_dir), "--out", str(tmp_path),
+               "--study", name, "--storage", POSTGRES_URL]
+    beat = os.environ | {"MNIST8K_HEARTBEAT_SECONDS": "1"}  # a silent worker's trial fails after 6 s, not 3 min
+    workers = [subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=beat)
+               for _ in range(2)]
+    killed = workers[0]
+
+    def trials() -> list[optuna.trial.FrozenTrial]:
+        try:
+            return optuna.load_study(study_name=name, storage=POSTGRES_URL).trials
+        except KeyError:  # not created yet
+            return []
+
+    def running_in_killed() -> bool:
+        return any(t.state == optuna.trial.TrialState.RUNNING and t.user_attrs.get("worker", {}).get("pid") == killed.pid
+                   for t in trials())
+
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and not running_in_killed():
+        time.sleep(0.2)
+    assert running_in_killed(), "the first worker never started a trial"
+    killed.kill()
+    killed.communicate()
+    _, stderr = workers[1].communicate(timeout=300)
+    assert workers[1].returncode == 0, stderr[-2000:]
+    time.sleep(7)  # past the grace period: whoever looks next fails the killed worker's trial
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, env=beat)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+    finished = trials()
+    of_killed = [t for t in finished if t.user_attrs["worker"]["pid"] == killed.pid]
+    assert of_killed[-1].state == optuna.trial.TrialState.FAIL  # failed, not counted: redone by another worker
+    counted = tune.counted_trials(optuna.load_study(study_name=name, storage=POSTGRES_URL))
+    assert len(counted) == 4 and all(t.state == optuna.trial.TrialState.COMPLETE for t in counted)
+    completed_runs = [r for r in records_of(tmp_path / name) if r["status"] == "completed"]
+    assert len(completed_runs) == 4  # every counted trial ran once, none twice
 
 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGKILL])
