@@ -36,14 +36,30 @@ def check_data_dir(data_dir: str | None) -> None:
 
 
 def resolve_execution(recipe: Recipe, run: dict[str, Any]) -> Execution:
-    """Device, precision and compilation for these settings on this machine; ConfigError where one cannot work."""
+    """Device, precision, compilation and graph capture for these settings on this machine; ConfigError where one
+    cannot work."""
     try:
         device = pick_device(run["device"])
         precision = resolve_precision(run["precision"], device)
-        compiled = should_compile(run["compile"], device, recipe.epochs * training_batches(recipe, run))
+        graphed = should_graph(run["cuda_graph"], device, recipe, precision)
+        if graphed and run["compile"] == "on":
+            raise ValueError("--compile on and a CUDA graph are two ways to run the step: give --cuda-graph off "
+                             "to compile")
+        compiled = not graphed and should_compile(run["compile"], device, recipe.epochs * training_batches(recipe, run))
     except ValueError as error:
         raise ConfigError(str(error)) from None
-    return Execution(device.type, precision, compiled)
+    return Execution(device.type, precision, compiled, graphed)
+
+
+def should_graph(setting: str, device: Any, recipe: Recipe, precision: str) -> bool:
+    """Whether the step is captured as a CUDA graph: `auto` on CUDA where the recipe allows; `on` where it cannot
+    is an error. (A model file's own method that cannot be captured makes the run step eagerly; its record says.)"""
+    reason = ("it needs CUDA" if device.type != "cuda" else "the moving average (--ema-decay) updates on the host"
+              if getattr(recipe, "ema_decay", 0) else "fp16 scales the loss on the host" if precision == "fp16"
+              else None)
+    if setting == "on" and reason:
+        raise ValueError(f"--cuda-graph on: {reason}; use --cuda-graph off")
+    return setting != "off" and reason is None
 
 
 def make_config(model: str, seed: int, recipe: Recipe, run_settings: dict[str, Any]) -> ExperimentConfig:

@@ -67,6 +67,7 @@ class RunRecord:
     machine: str = "unknown"
     precision: str = "fp32"  # the forward pass's arithmetic, `auto` resolved
     compiled: bool = False  # the training step ran under torch.compile (`--compile`, resolved)
+    graphed: bool = False  # the training step ran as one captured CUDA graph (`--cuda-graph`, as it turned out)
     process: dict | None = None  # {"host", "pid"} of the process writing it, to tell a run that died
     target: Target | None = None
     split: str = "test"  # what eval_acc was measured on: "test", or "validation" (held-out training images)

@@ -23,14 +23,15 @@ from parallel import Worker, run_in_workers
 from provenance import describe_device, git_commit, library_versions, machine_description
 from records import EpochRecord, RunRecord, format_duration, load_record
 from settings import ConfigError, ExperimentConfig, describe
-from training import Diverged, EpochMetrics, evaluate, train_epoch
+from training import Diverged, EpochMetrics, TrainingStep, evaluate, train_epoch
 from training.checkpoint import STATE_FILE, load_state, save_best, save_state
 from training.compiling import CompiledTraining
 from training.dropout import use_fast_dropout
+from training.graphs import GraphedStep, why_not_graphed
 from training.loops import test_line
 from training.optim import TrainingMethod
 from training.precision import Precision
-from utils import RunLog, layer_geometry, model_summary, parameter_count, seed_everything
+from utils import IMAGE_SHAPE, RunLog, layer_geometry, model_summary, parameter_count, seed_everything
 
 
 def loader_settings(config: ExperimentConfig) -> LoaderSettings:
@@ -47,9 +48,25 @@ def build_model(config: ExperimentConfig) -> torch.nn.Module:
     return model
 
 
-def training_step(model: torch.nn.Module, config: ExperimentConfig) -> torch.nn.Module:
-    """What the training loop calls: the model itself, or its compiled training step."""
-    return CompiledTraining(model, config.recipe.batch_size) if config.execution.compiled else model
+def training_step(model: torch.nn.Module, config: ExperimentConfig, method: TrainingMethod,
+                  precision: Precision) -> TrainingStep:
+    """What the training loop calls for each batch: forward (the model, or its compiled training forward), loss,
+    backward and update."""
+    forward = CompiledTraining(model, config.recipe.batch_size) if config.execution.compiled else model
+    return TrainingStep(forward, method.optimizer, precision, method.label_smoothing)
+
+
+def graphed_step(step: TrainingStep, method: TrainingMethod, config: ExperimentConfig,
+                 log: Callable[[str], None]) -> TrainingStep | GraphedStep:
+    """The step captured as a CUDA graph, or as it is where the method cannot be. Captured on a blank batch: the
+    loader's own batches would advance its random draws, and the capture puts back what its warm-up changed."""
+    reason = why_not_graphed(method, step)
+    if reason:
+        log(f"Training step not captured as a CUDA graph: {reason}")
+        return step
+    device = torch.device(config.execution.device)
+    images = torch.zeros(config.recipe.batch_size, *IMAGE_SHAPE, device=device)
+    return GraphedStep(step, images, torch.zeros(config.recipe.batch_size, dtype=torch.long, device=device))
 
 
 def training_method(config: ExperimentConfig, model: torch.nn.Module, batches_per_epoch: int) -> TrainingMethod:
@@ -75,15 +92,17 @@ def estimate_seconds(config: ExperimentConfig, timed_batches: int = 3) -> float:
                        limit_test=config.test_batch_size)
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         probe = build_model(config)
-        optimizer = training_method(config, probe, train_batches).optimizer
-        for group in optimizer.param_groups:  # the optimizer's own work, but no step that could diverge
+        method = training_method(config, probe, train_batches)
+        for group in method.optimizer.param_groups:  # the optimizer's own work, but no step that could diverge
             group["lr"] = 0.0
         train_loader, test_loader = make_loaders(resolve_data_dir(config.data_dir), settings, device)
         batches = list(train_loader)
         precision = Precision(config.execution.precision, device)
-        step = training_step(probe, config)
-        train_epoch(step, batches[:warm_up], optimizer, device, progress=False, precision=precision)
-        timed = train_epoch(step, batches[warm_up:], optimizer, device, progress=False, precision=precision)
+        step = training_step(probe, config, method, precision)
+        if config.execution.graphed:
+            step = graphed_step(step, method, config, lambda line: None)
+        train_epoch(step, batches[:warm_up], device, progress=False)
+        timed = train_epoch(step, batches[warm_up:], device, progress=False)
         evaluate(probe, test_loader, device, precision)
         test = evaluate(probe, test_loader, device, precision)
     return config.recipe.epochs * (train_batches * timed.seconds / timed.batches + test_batches * test.seconds)
@@ -182,9 +201,9 @@ class Run:
         self.generators = random_generators(self.train_loader)
         self.method = training_method(config, self.model, len(self.train_loader))
         self.precision = Precision(config.execution.precision, self.device)
-        self.step = training_step(self.model, config)
         self.log(f"Device: {self.device} ({torch.get_num_threads()} CPU threads), precision {self.precision.name}"
-                 + (", training step compiled" if config.execution.compiled else ""))
+                 + (", training step compiled" if config.execution.compiled else "")
+                 + (", training step as one CUDA graph" if config.execution.graphed else ""))
         self.log(f"Config: {describe(config)}")
         self.log(f"Training method: {self.method}")
         self.log(model_summary(self.model))
@@ -197,6 +216,11 @@ class Run:
             for epoch in self.state.epochs:
                 self.record.add_epoch(EpochRecord.from_json(epoch))
             self.log(f"Resumed after epoch {self.state.epoch} of {config.recipe.epochs} from {self.dir / STATE_FILE}")
+        # after a resume's restore: a graph refers to the tensors it was captured with, and a restore replaces some
+        self.step = training_step(self.model, config, self.method, self.precision)
+        if config.execution.graphed:
+            self.step = graphed_step(self.step, self.method, config, self.log)
+        self.record.graphed = isinstance(self.step, GraphedStep)
 
     def end_epoch(self, epoch: int, lr: float, train: EpochMetrics, evaluation: EpochMetrics) -> None:
         """Log the evaluation, then record the epoch and save the best weights, the state and the record."""
@@ -255,9 +279,8 @@ def run_experiment(config: ExperimentConfig, position: int = 0, quiet: bool = Fa
                 torch.set_num_threads(thread_share())
             lr = run.method.lr
             run.log(f"EPOCH: {epoch}  (lr {lr:g})")
-            train = train_epoch(run.step, run.train_loader, run.method.optimizer, run.device,
-                                run.method.batch_scheduler, progress=config.progress, position=position,
-                                precision=run.precision, label_smoothing=run.method.label_smoothing)
+            train = train_epoch(run.step, run.train_loader, run.device, run.method.batch_scheduler,
+                                progress=config.progress, position=position)
             run.log.file_only(train.bar_line())
             if run.method.epoch_scheduler:
                 run.method.epoch_scheduler.step()

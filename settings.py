@@ -187,6 +187,7 @@ class Execution:
     device: str  # "cpu", "cuda" or "mps"
     precision: str  # fp32, bf16 or fp16
     compiled: bool  # the training step runs under torch.compile
+    graphed: bool = False  # the training step is captured once as a CUDA graph and replayed
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -216,6 +217,10 @@ class ExperimentConfig:
                            help="torch.compile the training step (full batches); auto: where a C++ compiler (CPU) "
                                 "or Triton (CUDA) is found and the run is long enough to repay the compilation "
                                 "(training/compiling.py)")
+    cuda_graph: str = setting("auto", choices=COMPILE,
+                              help="on CUDA, capture the whole training step once as a CUDA graph and replay it "
+                                   "(training/graphs.py); auto: on CUDA, in place of --compile, unless the method "
+                                   "keeps a moving average or the precision is fp16")
     validation: bool = setting(False, help="train on the first 50,000 training images and evaluate on the last "
                                            "10,000 (five sixths and one sixth of a --limit-train subset), never "
                                            "reading the test set: how --tune scores recipes")

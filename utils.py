@@ -10,6 +10,8 @@ import numpy as np
 import torch
 from torch import nn
 
+IMAGE_SHAPE = (1, 28, 28)  # an MNIST image: one channel, 28 x 28 pixels
+
 
 def seed_everything(seed: int) -> None:
     random.seed(seed)
@@ -56,7 +58,7 @@ def _kernel_stride(module: nn.Module) -> tuple[int, int, int] | None:
     return None
 
 
-def layer_geometry(model: nn.Module, input_size: tuple[int, int, int] = (1, 28, 28)) -> list[LayerGeometry]:
+def layer_geometry(model: nn.Module, input_size: tuple[int, int, int] = IMAGE_SHAPE) -> list[LayerGeometry]:
     """Receptive field and multiply-accumulates per image after each leaf layer, in call order."""
     rows: list[LayerGeometry] = []
     state = {"rf": 1, "jump": 1}
@@ -88,7 +90,7 @@ def layer_geometry(model: nn.Module, input_size: tuple[int, int, int] = (1, 28, 
     return rows
 
 
-def torchsummary_table(model: nn.Module, input_size: tuple[int, int, int] = (1, 28, 28)) -> str:
+def torchsummary_table(model: nn.Module, input_size: tuple[int, int, int] = IMAGE_SHAPE) -> str:
     """torchsummary's table as text, computed on a CPU copy so it works whatever device the model is on."""
     from torchsummary import summary
 
@@ -98,7 +100,7 @@ def torchsummary_table(model: nn.Module, input_size: tuple[int, int, int] = (1, 
     return text.getvalue().rstrip()
 
 
-def model_summary(model: nn.Module, input_size: tuple[int, int, int] = (1, 28, 28)) -> str:
+def model_summary(model: nn.Module, input_size: tuple[int, int, int] = IMAGE_SHAPE) -> str:
     """torchsummary's table plus what it leaves out: receptive field per layer and MACs per image."""
     rows = layer_geometry(model, input_size)
     lines = [torchsummary_table(model, input_size), "",

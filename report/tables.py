@@ -46,14 +46,16 @@ def current_parameters(model: str) -> int:
 
 
 def group_name(record: RunRecord) -> str:
-    """The row label: runs of one model, one network, one recipe and one way of computing (device, compiled or
-    not), on one split, are one group (seeds of one experiment). A network changed since shows its size and commit
+    """The row label: runs of one model, one network, one recipe and one way of computing (device; compiled,
+    graphed or eager), on one split, are one group (seeds of one experiment). A network changed since shows its size and commit
     then."""
     labels = [recipe_label(record)]
     if record.model in models.available() and record.parameters != current_parameters(record.model):
         labels.insert(0, f"{record.parameters:,} parameters at {record.git_commit[:7]}")
     if record.compiled:
         labels.insert(0, "compiled")
+    if record.graphed:
+        labels.insert(0, "CUDA graph")
     if not record.device.startswith("cpu"):  # another device rounds otherwise: its seeds are their own sample
         labels.insert(0, record.device.split(" ")[0])
     if record.split == "validation":

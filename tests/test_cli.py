@@ -14,7 +14,8 @@ import models
 from run_experiments import run_experiment
 from configs import config_for
 from tests.conftest import ROOT, run_cli
-from training import evaluate, train_epoch
+from training import TrainingStep, evaluate, train_epoch
+from training.precision import Precision
 from data.loaders import LoaderSettings, make_loaders
 
 SMOKE = ["--models", "model3", "--epochs", "1", "--limit-train", "2048", "--limit-test", "1000"]
@@ -123,7 +124,7 @@ def test_divergence_fails_that_run_and_the_others_go_on(mnist_dir, tmp_path):
 
 
 @pytest.mark.parametrize("flags,message", [
-    (["--models", "resnet"], "unknown model 'resnet'; available: model1, model2, model3, model4"),
+    (["--models", "resnet"], "unknown model 'resnet'; available: model1, model2, model3, model4, model5"),
     (["--epochs", "0"], "--epochs must be positive, got 0"),
     (["--batch-size", "-4"], "--batch-size must be positive"),
     (["--lr", "-0.1"], "--lr must be a finite number >= 0"),
@@ -170,8 +171,9 @@ def test_loss_goes_down_on_a_few_hundred_real_images(mnist_dir):
     train, _ = make_loaders(mnist_dir, settings, torch.device("cpu"))
     model = models.get_model("model3")
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    step = TrainingStep(model, optimizer, Precision("fp32", torch.device("cpu")))
     before = evaluate(model, train, torch.device("cpu")).loss
     for _ in range(8):
-        train_epoch(model, train, optimizer, torch.device("cpu"), progress=False)
+        train_epoch(step, train, torch.device("cpu"), progress=False)
     after = evaluate(model, train, torch.device("cpu")).loss
     assert after < 0.5 * before

@@ -135,13 +135,13 @@ def test_model4_receptive_field_and_macs_worked_by_hand():
 
 
 def test_names_and_aliases():
-    assert models.available() == ["model1", "model2", "model3", "model4"]
+    assert models.available() == ["model1", "model2", "model3", "model4", "model5"]
     assert type(models.get_model("Model3")).__name__ == type(models.get_model(3)).__name__ == "Model3"
     assert models.get_model("model3") is not models.get_model("model3")
 
 
 def test_unknown_name_lists_the_available_models():
-    with pytest.raises(models.UnknownModelError, match="available: model1, model2, model3, model4"):
+    with pytest.raises(models.UnknownModelError, match="available: model1, model2, model3, model4, model5"):
         models.get_model("resnet50")
 
 
@@ -170,15 +170,15 @@ def test_a_new_model_file_is_discovered_with_no_other_edit(tmp_path):
     for item in ("models", "utils.py", "settings.py", "records.py", "files.py"):
         source = ROOT / item
         (shutil.copytree if source.is_dir() else shutil.copy)(source, tmp_path / item)
-    (tmp_path / "models" / "model5.py").write_text(textwrap.dedent("""
-        '''Model5 - a test model. Target: none. Recipe: tiny.'''
+    (tmp_path / "models" / "model6.py").write_text(textwrap.dedent("""
+        '''Model6 - a test model. Target: none. Recipe: tiny.'''
         import torch.nn.functional as F
         from torch import nn
         from settings import SGDRecipe
 
         RECIPE = SGDRecipe(epochs=1, batch_size=8, lr=0.1, momentum=0.0, step_size=1, gamma=1.0, augment=False)
 
-        class Model5(nn.Module):
+        class Model6(nn.Module):
             def __init__(self):
                 super().__init__()
                 self.fc = nn.Linear(784, 10)
@@ -187,7 +187,7 @@ def test_a_new_model_file_is_discovered_with_no_other_edit(tmp_path):
                 return F.log_softmax(self.fc(x.flatten(1)), dim=1)
         """))
     probe = ("import models; print(models.available()); "
-             "print(type(models.get_model(5)).__name__, models.get_recipe('model5').batch_size)")
+             "print(type(models.get_model(6)).__name__, models.get_recipe('model6').batch_size)")
     done = run_cli("-c", probe, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split("\n")[:2] == ["['model1', 'model2', 'model3', 'model4', 'model5']", "Model5 8"]
+    assert done.stdout.split("\n")[:2] == ["['model1', 'model2', 'model3', 'model4', 'model5', 'model6']", "Model6 8"]

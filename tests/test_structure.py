@@ -116,8 +116,8 @@ def test_the_quickest_models_run_first_when_none_is_named(mnist_dir, tmp_path):
     done = run_cli("main.py", "--epochs", "1", "--limit-train", "128", "--limit-test", "100", "--device", "cpu",
                    "--data-dir", str(mnist_dir), "--out", str(tmp_path), timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
-    plan = done.stdout.split("Plan: 4 runs, quickest first", 1)[1].split("total:", 1)[0]
+    plan = done.stdout.split("Plan: 5 runs, quickest first", 1)[1].split("total:", 1)[0]
     order = re.findall(r"\d+\. (model\d) seed 1", plan)
-    assert sorted(order) == ["model1", "model2", "model3", "model4"] and order[-1] == "model1"
+    assert sorted(order) == ["model1", "model2", "model3", "model4", "model5"] and order[-1] == "model1"
     started = [line.split("Config: ", 1)[1].split()[0] for line in done.stdout.splitlines() if line.startswith("Config: ")]
     assert started == order

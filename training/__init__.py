@@ -1,4 +1,4 @@
 """The shared train and test loops."""
-from training.loops import Diverged, EpochMetrics, evaluate, train_epoch
+from training.loops import Diverged, EpochMetrics, TrainingStep, evaluate, train_epoch
 
-__all__ = ["Diverged", "EpochMetrics", "evaluate", "train_epoch"]
+__all__ = ["Diverged", "EpochMetrics", "TrainingStep", "evaluate", "train_epoch"]

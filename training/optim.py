@@ -45,7 +45,7 @@ class TrainingMethod:
 
     @property
     def lr(self) -> float:
-        return self.optimizer.param_groups[0]["lr"]
+        return float(self.optimizer.param_groups[0]["lr"])  # a tensor where the step is a CUDA graph
 
     def __str__(self) -> str:
         schedule = f" + {type(self.scheduler).__name__} (per {self.step})" if self.scheduler else ""
