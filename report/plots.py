@@ -86,23 +86,26 @@ LAST_EPOCHS = 5  # the parameters plot's accuracy: the end of training, not one 
 
 
 def plot_parameters(runs: list[Run], path: Path) -> None:
-    """The story in one picture: parameters (log scale) against late accuracy, one point per run."""
+    """The story in one picture: parameters (log scale) against late accuracy, every run a point (spread a little
+    sideways so that seeds of one model stay apart) and each group's mean a bar."""
     from matplotlib.ticker import FuncFormatter, NullFormatter
 
     plt = pyplot()
-    figure, axis = plt.subplots(figsize=(8, 4))
+    figure, axis = plt.subplots(figsize=(8, 4.5))
     for index, (name, group) in enumerate(by_group(runs).items()):
-        axis.scatter([run.record.parameters for run in group],
-                     [statistics.mean(run.record.eval_accuracies[-LAST_EPOCHS:]) for run in group],
-                     color=f"C{index}", alpha=0.7,
-                     label=f"{name}: {group[0].record.parameters:,} parameters, {len(group)} run(s)")
+        parameters = group[0].record.parameters
+        spread = [parameters * 10 ** (((number * 7) % 11 - 5) * 0.004) for number in range(len(group))]
+        accuracies = [statistics.mean(run.record.eval_accuracies[-LAST_EPOCHS:]) for run in group]
+        axis.scatter(spread, accuracies, s=12, color=f"C{index}", alpha=0.6,
+                     label=f"{name}: {parameters:,} parameters, {len(group)} run(s)")
+        axis.plot([min(spread), max(spread)], [statistics.mean(accuracies)] * 2, color=f"C{index}", linewidth=2)
     draw_targets(axis, [run.record for run in runs])
     split = split_name([run.record for run in runs])
     axis.set(xscale="log", xlabel="parameters", ylabel=f"{split} accuracy %, mean of the last {LAST_EPOCHS} epochs",
-             title=f"Parameters against {split} accuracy (each point a run)")
+             title=f"Parameters against {split} accuracy (each point a run, each bar a mean)")
     axis.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
     axis.xaxis.set_minor_formatter(NullFormatter())
-    axis.legend(fontsize=8)
+    axis.legend(fontsize=7)
     axis.grid(alpha=0.3, which="both")
     save_figure(figure, path)
 

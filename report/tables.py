@@ -214,6 +214,9 @@ def reproduce_command(record: RunRecord) -> str:
     """The main.py command that repeats this run: the model's current recipe plus what the run changed."""
     if record.model not in models.available():
         return f"# {record.model} seed {record.seed}: {GONE}; commit {record.git_commit} has it"
+    if record.parameters != current_parameters(record.model):
+        return (f"# {record.model} seed {record.seed}: its network ({record.parameters:,} parameters) has changed "
+                f"since; commit {record.git_commit} has it")
     command = command_line(record.model, record.seed, record.config, models.get_recipe(record.model))
     if not record.compiled and record.config.get("compile", "auto") == "auto":
         command += " --compile off"  # made eagerly (or before --compile existed): `auto` may compile it today

@@ -103,6 +103,7 @@ def test_validation_runs_changed_networks_and_retired_models_are_their_own_rows(
                      "model9 (validation, not in models/ now)"]
     section = write_pages(folders, None, mnist_dir).read_text()
     assert "# model9 seed 1: not in models/ now; commit abc has it" in section
+    assert "# model4 seed 1: its network (4,720 parameters) has changed since; commit abc has it" in section
 
 
 def test_report_of_a_missing_record_is_one_line_exit_2(tmp_path, capsys):
