@@ -313,8 +313,10 @@ def plan(configs: list[ExperimentConfig], jobs: int,
     for number, (config, seconds) in enumerate(planned, start=1):
         print(f"  {number}. {config.model} seed {config.seed}, {config.recipe.epochs} epochs: {format_duration(seconds)}")
     total = sum(seconds for _, seconds in planned)
-    print(f"  total: {format_duration(total)} of training, one run after another. Fewer: --models NAME, "
-          "--seeds N, --epochs N; Ctrl-C stops cleanly and keeps every record.", flush=True)
+    side_by_side = (f" {jobs} at a time share the device: on a CPU, whose cores one run already uses, that saves "
+                    "little; on a GPU, see benchmarks/README.md." if jobs > 1 else "")
+    print(f"  total: {format_duration(total)} of training, one run after another.{side_by_side} Fewer: --models "
+          "NAME, --seeds N, --epochs N; Ctrl-C stops cleanly and keeps every record.", flush=True)
     return [config for config, _ in planned], [seconds for _, seconds in planned]
 
 

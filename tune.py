@@ -327,7 +327,7 @@ def tune(study: Study, jobs: int = 1) -> int:
         else:
             work(study)
     except KeyboardInterrupt:
-        print(f"\nInterrupted: the study keeps every finished trial; run the same command to continue.",
+        print("\nInterrupted: the study keeps every finished trial; run the same command to continue.",
               file=sys.stderr)
         return 130
     print(summarize(study))

@@ -10,6 +10,6 @@ set -u
 out=${1:?give an output folder}
 mkdir -p "$out"
 python3 -c "import torch; assert torch.cuda.is_available(), 'no CUDA here'" || exit 2
-timeout -s TERM 330 python3 benchmarks/speed.py --out "$out/speed" 2>&1 | tee "$out/speed.log"
-timeout -s TERM 150 python3 -m pytest -q -x -p no:cacheprovider 2>&1 | tail -40 > "$out/pytest.log"
+timeout -s TERM 270 python3 benchmarks/speed.py --out "$out/speed" 2>&1 | tee "$out/speed.log"
+timeout -s TERM 200 python3 -m pytest -q -x -p no:cacheprovider 2>&1 | tail -40 > "$out/pytest.log"
 tail -3 "$out/pytest.log"
