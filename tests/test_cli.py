@@ -141,6 +141,8 @@ def test_divergence_fails_that_run_and_the_others_go_on(mnist_dir, tmp_path):
     (["--seeds", "5-1"], "--seeds 5-1: the range ends before it starts"),
     (["--seeds", "1-3", "3"], "--seeds: seed 3 is given twice"),
     (["--seeds", "one"], "--seeds takes numbers and ranges like 1-20, got 'one'"),
+    (["--device", "cpu", "--cuda-graph", "on"], "--cuda-graph on: it needs CUDA; use --cuda-graph off"),
+    (["--label-smoothing", "1"], "--label-smoothing must be a number in [0, 1), got 1"),
 ])
 def test_bad_input_is_one_line_and_exit_2(flags, message):
     done = run_cli("main.py", *flags)
