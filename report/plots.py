@@ -92,9 +92,11 @@ def plot_parameters(runs: list[Run], path: Path) -> None:
 
     plt = pyplot()
     figure, axis = plt.subplots(figsize=(8, 4.5))
+    columns: dict[int, int] = {}  # groups so far at each parameter count: each gets its own column beside the last
     for index, (name, group) in enumerate(by_group(runs).items()):
         parameters = group[0].record.parameters
-        spread = [parameters * 10 ** (((number * 7) % 11 - 5) * 0.004) for number in range(len(group))]
+        column = columns[parameters] = columns.get(parameters, -1) + 1
+        spread = [parameters * 10 ** (0.035 * column + ((number * 7) % 11 - 5) * 0.002) for number in range(len(group))]
         accuracies = [statistics.mean(run.record.eval_accuracies[-LAST_EPOCHS:]) for run in group]
         axis.scatter(spread, accuracies, s=12, color=f"C{index}", alpha=0.6,
                      label=f"{name}: {parameters:,} parameters, {len(group)} run(s)")
