@@ -1,8 +1,9 @@
 """Model5 — 99.4% with at most 4,000 parameters (3,916 parameters).
 
 Target:
-- At most 4,000 parameters (moonshot: 3,000), the 99.4% target held on at least 18 of 20 seeds.
-- Model3's target: test accuracy of 99.4% or more in at least 3 of the last 5 of 15 epochs.
+- At most 4,000 parameters (moonshot: 3,000).
+- Model3's target: test accuracy of 99.4% or more in at least 3 of the last 5 of 15 epochs, on at least
+  18 of 20 seeds.
 
 Where the parameters go:
 | block | layers | parameters | output | RF |
@@ -17,26 +18,47 @@ Where the parameters go:
 | head | 6x6 average pool, 1x1 conv 20 -> 10 | 200 | 10 | 32 |
 | total | | 3,916 | | |
 
-Design:
-Model4 with its block2 made separable. Model4 spends 888 parameters in block2, a full 3x3 convolution
-from 8 to 12 channels on the 24x24 map, and its design history says the width after the pool (20
-channels) is what holds the accuracy. Here block2 is a depthwise 3x3 and a 1x1 (192 parameters), which
-keeps the 20 channels after the pool and the receptive field of 32 pixels within 4,000.
-"""
-from torch import nn
+The receptive field at the output is 32 pixels: the whole 28 x 28 digit.
 
-from models.model4 import RECIPE as MODEL4_RECIPE, Model4, conv_bn_relu, search_space  # noqa: F401
+Design:
+Model4 with its block2 made separable. Model4 spends 888 of its 4,612 parameters in block2, a full 3x3
+convolution from 8 to 12 channels on the 24 x 24 map; a depthwise 3x3 and a 1x1 do the same job for 192
+(and a fifth of the multiply-accumulates there), which keeps what Model4's design history found
+matters most, 20 channels after the pool, within 4,000.
+
+Recipe:
+Model4's (SGD, momentum 0.83, lr 0.88, batch 64, weight decay 1.5e-4, the rate multiplied by 0.147
+every 4 epochs, the published augmentation): the same network after the pool, and the same
+underfitting that made more weight decay and no dropout pay.
+
+Tried and dropped (validation split, mean over epochs 10-14 of seeds 1-5; records and commits in
+results/tuning/model5-design, the table there):
+- Model4 at 16 channels after the pool (3,712 parameters): one seed in Model4's design, 0.14 points
+  under Model4 - the width after the pool is where the accuracy is.
+- Model4 at 10 channels in block2 and 18 after the pool (3,986): every seed well under this design.
+  Narrowing the back costs more than a full block2 gives.
+
+Why it works:
+- Before the pool the network only finds strokes and edges, 8 to 12 channels of them; a depthwise 3x3
+  per channel followed by a 1x1 mix finds them about as well as a full 3x3, because each output needs
+  few of the inputs' combinations at this stage.
+- After the pool, where the digit's parts are combined, the 20 channels and Model4's three separable
+  blocks are kept whole.
+- It still underfits (training accuracy on augmented images under validation accuracy), so it sits a
+  few hundredths of a point under Model4 on validation: the pass rate over test seeds is the honest
+  measure of what the 696 parameters cost (results/README.md).
+"""
+from models.model4 import RECIPE as MODEL4_RECIPE, Model4, search_space, separable_bn_relu  # noqa: F401
 from records import Target
 
-# Model4's recipe: the same front and back, and the same underfitting that made more weight decay pay.
+# Model4's recipe: the same network after the pool, and the same underfitting that made more weight decay pay.
 RECIPE = MODEL4_RECIPE
 TARGET = Target(99.40, hits=3, window=5)  # Model3's target, with half its parameters
 
 
 class Model5(Model4):
-    """Model4 with block2 at 10 channels and 18 channels after the pool."""
+    """Model4 with a separable block2."""
 
-    def __init__(self, width: int = 18) -> None:
+    def __init__(self, width: int = 20) -> None:
         super().__init__(width)
-        self.block2 = conv_bn_relu(8, 10)                                              # 24x24, RF 5
-        self.transition = nn.Sequential(nn.Conv2d(10, 8, 1, bias=False), nn.MaxPool2d(2))  # 12x12, RF 6
+        self.block2 = separable_bn_relu(8, out_channels=12)  # 24x24, RF 5
