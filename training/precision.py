@@ -48,7 +48,8 @@ class Precision:
     def autocast(self) -> contextlib.AbstractContextManager:
         if self.name not in DTYPES:
             return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=DTYPES[self.name])
+        # A captured CUDA graph must recompute the casts of the weights every replay, not reuse a cached copy.
+        return torch.autocast(self.device.type, dtype=DTYPES[self.name], cache_enabled=self.device.type != "cuda")
 
     def backward_and_step(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
         if self.scaler is None:
