@@ -54,9 +54,13 @@ def resolve_execution(recipe: Recipe, run: dict[str, Any]) -> Execution:
 def should_graph(setting: str, device: Any, recipe: Recipe, precision: str) -> bool:
     """Whether the step is captured as a CUDA graph: `auto` on CUDA where the recipe allows; `on` where it cannot
     is an error. (A model file's own method that cannot be captured makes the run step eagerly; its record says.)"""
-    reason = ("it needs CUDA" if device.type != "cuda" else "the moving average (--ema-decay) updates on the host"
-              if getattr(recipe, "ema_decay", 0) else "fp16 scales the loss on the host" if precision == "fp16"
-              else None)
+    reason = None
+    if device.type != "cuda":
+        reason = "it needs CUDA"
+    elif getattr(recipe, "ema_decay", 0):  # a field of SGD recipes only
+        reason = "the moving average (--ema-decay) updates on the host"
+    elif precision == "fp16":
+        reason = "fp16 scales the loss on the host"
     if setting == "on" and reason:
         raise ValueError(f"--cuda-graph on: {reason}; use --cuda-graph off")
     return setting != "off" and reason is None
