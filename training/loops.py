@@ -59,6 +59,13 @@ class TrainingStep:
         return loss, output
 
 
+def running_sums(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Zeroed sums of loss and of correct predictions on `device`. The loss adds up in float64 as the Python float
+    it replaces did (so CPU records are unchanged); MPS has no float64, and adds up in float32."""
+    dtype = torch.float32 if device.type == "mps" else torch.float64
+    return torch.zeros((), dtype=dtype, device=device), torch.zeros((), dtype=torch.int64, device=device)
+
+
 def read_every(device: torch.device) -> int:
     """Steps between reads of the running loss and accuracy. A read waits for the device: on a CPU that costs
     nothing, so every step is read (and a diverged batch named exactly); a GPU is read every few dozen steps,
@@ -78,8 +85,7 @@ def train_epoch(step: TrainingStep, loader: Iterable,
     step.train()
     started = time.perf_counter()
     every = read_every(device)
-    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-    correct = torch.zeros((), dtype=torch.int64, device=device)
+    loss_sum, correct = running_sums(device)
     seen, batches, batch_loss = 0, 0, math.nan
     bar = tqdm(loader, disable=not progress, position=position, leave=position == 0, dynamic_ncols=True)
     for batch_id, (images, labels) in enumerate(bar):
@@ -88,7 +94,7 @@ def train_epoch(step: TrainingStep, loader: Iterable,
         if scheduler is not None:
             scheduler.step()
 
-        loss_sum += loss.detach().double() * len(labels)
+        loss_sum += loss.detach().to(loss_sum.dtype) * len(labels)
         correct += (output.argmax(dim=1) == labels).sum()
         seen += len(labels)
         batches += 1
@@ -119,15 +125,14 @@ def evaluate(model: nn.Module, loader: Iterable, device: torch.device,
     precision = precision or Precision("fp32", device)
     model.eval()
     started = time.perf_counter()
-    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-    correct = torch.zeros((), dtype=torch.int64, device=device)
+    loss_sum, correct = running_sums(device)
     seen, batches = 0, 0
     with torch.inference_mode():
         for batches, (images, labels) in enumerate(loader, start=1):
             images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
             with precision.autocast():
                 output = model(images)
-            loss_sum += F.nll_loss(output.float(), labels, reduction="sum").double()
+            loss_sum += F.nll_loss(output.float(), labels, reduction="sum").to(loss_sum.dtype)
             correct += (output.argmax(dim=1) == labels).sum()
             seen += len(labels)
     return EpochMetrics(loss_sum.item() / max(seen, 1), int(correct.item()), seen, time.perf_counter() - started,
