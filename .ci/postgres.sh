@@ -2,12 +2,12 @@
 # Installs the Debian package where no server is installed and we may; otherwise the test says it was skipped.
 start_postgres() {
     local bin
-    bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+    bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
     if [ -z "$bin" ] && [ "$(id -u)" = 0 ] && command -v apt-get > /dev/null; then
         echo "CI: installing PostgreSQL (Debian package)"
         { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql; } \
             > /tmp/mnist8k-apt.log 2>&1 || echo "CI: apt-get failed, see /tmp/mnist8k-apt.log"
-        bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+        bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
     fi
     if [ -z "$bin" ]; then
         echo "CI: no PostgreSQL server here; its study test will be skipped"
