@@ -1,6 +1,7 @@
 """The plots of the results pages, drawn with matplotlib from records alone (PNG files written atomically)."""
 import io
 import statistics
+import textwrap
 from pathlib import Path
 
 from files import atomic_write_bytes
@@ -85,30 +86,37 @@ def plot_comparison(runs: list[Run], path: Path) -> None:
 LAST_EPOCHS = 5  # the parameters plot's accuracy: the end of training, not one lucky epoch
 
 
-def plot_parameters(runs: list[Run], path: Path) -> None:
-    """The story in one picture: parameters (log scale) against late accuracy, every run a point (spread a little
-    sideways so that seeds of one model stay apart) and each group's mean a bar."""
-    from matplotlib.ticker import FuncFormatter, NullFormatter
+def column_label(name: str, records: list[RunRecord]) -> str:
+    """A column's tick: the group's name a part to a line, its parameters, and how often it met its target."""
+    met = [r.target_met() for r in records]
+    parts = name.replace(" (", "\n(", 1).replace(", ", ",\n").splitlines()
+    lines = [textwrap.fill(part, 16, break_on_hyphens=False) for part in parts]
+    if "parameters at" not in name:
+        lines.append(f"{records[0].parameters:,} params")
+    if records[0].target and None not in met:
+        lines.append(f"target met {sum(met)}/{len(met)}")
+    return "\n".join(lines)
 
+
+def plot_parameters(runs: list[Run], path: Path) -> None:
+    """The story in one picture: a column per group, largest network first, every run a point (spread a little
+    sideways so that seeds stay apart) and the group's mean a bar; under each column its parameters and pass rate."""
     plt = pyplot()
-    figure, axis = plt.subplots(figsize=(8, 4.5))
-    columns: dict[int, int] = {}  # groups so far at each parameter count: each gets its own column beside the last
-    for index, (name, group) in enumerate(by_group(runs).items()):
-        parameters = group[0].record.parameters
-        column = columns[parameters] = columns.get(parameters, -1) + 1
-        spread = [parameters * 10 ** (0.035 * column + ((number * 7) % 11 - 5) * 0.002) for number in range(len(group))]
+    groups = sorted(by_group(runs).items(), key=lambda item: -item[1][0].record.parameters)
+    figure, axis = plt.subplots(figsize=(max(6.0, 1.5 * len(groups)), 5))
+    for column, (name, group) in enumerate(groups):
         accuracies = [statistics.mean(run.record.eval_accuracies[-LAST_EPOCHS:]) for run in group]
-        axis.scatter(spread, accuracies, s=12, color=f"C{index}", alpha=0.6,
-                     label=f"{name}: {parameters:,} parameters, {len(group)} run(s)")
-        axis.plot([min(spread), max(spread)], [statistics.mean(accuracies)] * 2, color=f"C{index}", linewidth=2)
+        spread = [column + ((number * 7) % 11 - 5) * 0.035 for number in range(len(group))]
+        axis.scatter(spread, accuracies, s=14, color=f"C{column}", alpha=0.65)
+        axis.plot([column - 0.25, column + 0.25], [statistics.mean(accuracies)] * 2, color=f"C{column}", linewidth=2)
     draw_targets(axis, [run.record for run in runs])
     split = split_name([run.record for run in runs])
-    axis.set(xscale="log", xlabel="parameters", ylabel=f"{split} accuracy %, mean of the last {LAST_EPOCHS} epochs",
+    axis.set_xticks(range(len(groups)), [column_label(name, [run.record for run in group]) for name, group in groups],
+                    fontsize=7)
+    axis.set(xlim=(-0.6, len(groups) - 0.4), ylabel=f"{split} accuracy %, mean of the last {LAST_EPOCHS} epochs",
              title=f"Parameters against {split} accuracy (each point a run, each bar a mean)")
-    axis.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
-    axis.xaxis.set_minor_formatter(NullFormatter())
     axis.legend(fontsize=7)
-    axis.grid(alpha=0.3, which="both")
+    axis.grid(alpha=0.3, axis="y")
     save_figure(figure, path)
 
 

@@ -7,8 +7,9 @@ import models
 
 from configs import config_for
 from main import main
-from records import EpochRecord, RunRecord, Target
+from records import EpochRecord, RunRecord, Target, load_record
 from report.pages import SUMMARY_END, SUMMARY_START, write_pages
+from report.plots import column_label
 from report.tables import current_parameters, group_name, load_runs, reproduce_command, results_table, summary_table
 from tests.conftest import ROOT
 
@@ -71,6 +72,16 @@ def test_report_from_records_alone(tmp_path, mnist_dir):
     for name in ("model3-epochs-6.png", "model1.png", "comparison.png", "parameters.png", "misclassified.png"):
         assert (runs / name).stat().st_size > 1000
     assert write_pages(folders, readme, mnist_dir).read_text() == section
+
+
+def test_parameters_plot_labels_each_column_with_its_size_and_pass_rate(tmp_path):
+    records = [load_record(fake_run(tmp_path / f"s{seed}", "model3", seed, accuracies, recipe={"lr": 0.1}))
+               for seed, accuracies in ((1, [99.0, 99.41, 99.42, 99.43, 99.40, 99.38]), (2, [99.0] * 6))]
+    name = group_name(records[0])
+    assert column_label(name, records) == "model3\n(epochs=6\nlr=0.1)\n7,944 params\ntarget met 1/2"
+    changed = records[0].parameters + 1
+    record = load_record(fake_run(tmp_path / "old", "model3", 1, [99.0] * 6, parameters=changed))
+    assert column_label(group_name(record), [record]) == f"model3\n({changed:,}\nparameters at\nabc,\nepochs=6)\ntarget met 0/1"
 
 
 def test_runs_of_one_model_are_grouped_by_recipe(tmp_path, mnist_dir):
