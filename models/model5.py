@@ -1,4 +1,4 @@
-"""Model5 — 99.4% with at most 4,000 parameters (3,916 parameters).
+"""Model5 — at most 4,000 parameters (3,916), aiming at 99.4%.
 
 Target:
 - At most 4,000 parameters (moonshot: 3,000).
