@@ -204,7 +204,7 @@ def counted_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
 
 
 def params_text(params: dict[str, Any]) -> str:
-    return " ".join(f"{name}={format_value(value)}" for name, value in params.items())
+    return " ".join(f"{name}={format_value(value)}" for name, value in params.items()) or "(every field fixed)"
 
 
 def progress_line(study: Study, optuna_study: optuna.Study, trial: optuna.trial.FrozenTrial, jobs: int) -> str:
