@@ -41,8 +41,17 @@ def recipe_label(record: RunRecord) -> str:
 
 
 @functools.cache
-def current_parameters(model: str) -> int:
-    return sum(p.numel() for p in models.get_model(model).parameters())
+def current_network(model: str) -> tuple[int, int]:
+    """The model file's network today as a record states one: parameters and multiply-accumulates per image."""
+    from utils import layer_geometry, parameter_count  # torch, only when a record is compared with its model file
+    network = models.get_model(model)
+    return parameter_count(network), sum(layer.macs for layer in layer_geometry(network))
+
+
+def network_changed(record: RunRecord) -> bool:
+    """The record's network is not its model file's today: another size, or the same size doing other work
+    (a pool moved, say)."""
+    return (record.parameters, record.macs_per_image) != current_network(record.model)
 
 
 def group_name(record: RunRecord) -> str:
@@ -50,7 +59,7 @@ def group_name(record: RunRecord) -> str:
     graphed or eager), on one split, are one group (seeds of one experiment). A network changed since shows its size and commit
     then."""
     labels = [recipe_label(record)]
-    if record.model in models.available() and record.parameters != current_parameters(record.model):
+    if record.model in models.available() and network_changed(record):
         labels.insert(0, f"{record.parameters:,} parameters at {record.git_commit[:7]}")
     if record.compiled:
         labels.insert(0, "compiled")
@@ -214,7 +223,7 @@ def reproduce_command(record: RunRecord) -> str:
     """The main.py command that repeats this run: the model's current recipe plus what the run changed."""
     if record.model not in models.available():
         return f"# {record.model} seed {record.seed}: {GONE}; commit {record.git_commit} has it"
-    if record.parameters != current_parameters(record.model):
+    if network_changed(record):
         return (f"# {record.model} seed {record.seed}: its network ({record.parameters:,} parameters) has changed "
                 f"since; commit {record.git_commit} has it")
     command = command_line(record.model, record.seed, record.config, models.get_recipe(record.model))

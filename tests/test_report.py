@@ -10,7 +10,7 @@ from main import main
 from records import EpochRecord, RunRecord, Target, load_record
 from report.pages import SUMMARY_END, SUMMARY_START, write_pages
 from report.plots import column_label
-from report.tables import current_parameters, group_name, load_runs, reproduce_command, results_table, summary_table
+from report.tables import current_network, group_name, load_runs, reproduce_command, results_table, summary_table
 from tests.conftest import ROOT
 
 RESULTS = sorted(path.parent for path in (ROOT / "results").glob("*/metrics.json"))
@@ -28,11 +28,12 @@ def test_readme_and_results_page_are_what_the_report_makes_from_results():
 
 
 def fake_run(folder, model, seed, accuracies, status="completed", planned=None, target=Target(99.40, 3, 5),
-             recipe=None, parameters=None, validation=False, compiled=False):
+             recipe=None, parameters=None, macs=None, validation=False, compiled=False):
     config = config_for("model3" if model not in models.available() else model, seed=seed, validation=validation,
                         recipe_overrides={"epochs": planned or len(accuracies)} | (recipe or {}))
-    parameters = parameters or (current_parameters(model) if model in models.available() else 1)
-    record = RunRecord(run_id=folder.name, model=model, parameters=parameters, receptive_field=28, macs_per_image=1,
+    network = current_network(model) if model in models.available() else (1, 1)
+    record = RunRecord(run_id=folder.name, model=model, parameters=parameters or network[0], receptive_field=28,
+                       macs_per_image=macs or network[1],
                        seed=seed, device="cpu", config=config.to_json(), target=target, versions={"torch": "x"},
                        git_commit="abc", started="2026-01-01T00:00:00", machine="test machine", status=status,
                        seconds=120.0, compiled=compiled, split="validation" if validation else "test")
@@ -103,15 +104,18 @@ def test_runs_of_one_model_are_grouped_by_recipe(tmp_path, mnist_dir):
 
 
 def test_validation_runs_changed_networks_and_retired_models_are_their_own_rows(tmp_path, mnist_dir):
-    """Design records: a validation run, a network since changed (same name) and a model file since removed."""
+    """Design records: a validation run, networks since changed (another size; the same size doing other work) and a
+    model file since removed."""
     full = [99.0] * 10 + [99.41, 99.42, 99.40, 99.44, 99.45]
     folders = [fake_run(tmp_path / "test", "model4", 1, full),
                fake_run(tmp_path / "validation", "model4", 1, full, validation=True),
                fake_run(tmp_path / "older", "model4", 1, full, validation=True, parameters=4720),
+               fake_run(tmp_path / "pool-moved", "model4", 1, full, validation=True,
+                        macs=2 * current_network("model4")[1]),
                fake_run(tmp_path / "retired", "model9", 1, full, validation=True, parameters=3712)]
     names = [group_name(load_runs([folder])[0].record) for folder in folders]
     assert names == ["model4", "model4 (validation)", "model4 (validation, 4,720 parameters at abc)",
-                     "model9 (validation, not in models/ now)"]
+                     "model4 (validation, 4,612 parameters at abc)", "model9 (validation, not in models/ now)"]
     section = write_pages(folders, None, mnist_dir).read_text()
     assert "# model9 seed 1: not in models/ now; commit abc has it" in section
     assert "# model4 seed 1: its network (4,720 parameters) has changed since; commit abc has it" in section
