@@ -90,7 +90,8 @@ def column_label(name: str, records: list[RunRecord]) -> str:
     """A column's tick: the group's name a part to a line, its parameters, and how often it met its target."""
     met = [r.target_met() for r in records]
     parts = name.replace(" (", "\n(", 1).replace(", ", ",\n").splitlines()
-    lines = [textwrap.fill(part, 16, break_on_hyphens=False) for part in parts]
+    lines = [line.replace("=", "=\n", 1) if len(line) > 16 else line  # a long setting: its value on a line of its own
+             for part in parts for line in textwrap.wrap(part, 16, break_on_hyphens=False, break_long_words=False)]
     if "parameters at" not in name:
         lines.append(f"{records[0].parameters:,} params")
     if records[0].target and None not in met:

@@ -83,6 +83,8 @@ def test_parameters_plot_labels_each_column_with_its_size_and_pass_rate(tmp_path
     changed = records[0].parameters + 1
     record = load_record(fake_run(tmp_path / "old", "model3", 1, [99.0] * 6, parameters=changed))
     assert column_label(group_name(record), [record]) == f"model3\n({changed:,}\nparameters at\nabc,\nepochs=6)\ntarget met 0/1"
+    record = load_record(fake_run(tmp_path / "decay", "model3", 1, [99.0] * 6, recipe={"weight_decay": 1e-4}))
+    assert column_label(group_name(record), [record]).startswith("model3\n(epochs=6\nweight_decay=\n0.0001)\n")
 
 
 def test_runs_of_one_model_are_grouped_by_recipe(tmp_path, mnist_dir):
