@@ -51,6 +51,8 @@ results/tuning/model5-design, the table there):
 - This design with batch 32 at half the rate: 0.04 under on the mean. With weight decay 1e-4:
   0.10 under, behind on every seed;
   with 2e-4, 0.07 under - the recipe's 1.5e-4 lies between two lower scores.
+- Towards the 3,000 moonshot, this design at 16 channels after the pool (3,016): 0.16 under, behind on
+  every seed.
 
 Why it works:
 - Before the pool the network finds strokes and edges, 8 to 12 channels of them; a depthwise 3x3 per
