@@ -48,9 +48,9 @@ results/tuning/model5-design, the table there):
   mean, 0.06 on the worst seed - the last 84 parameters buy nothing before the pool.
 - This design with the pool after block3 (3,916, 2.4 times the multiply-accumulates): unsteady at the
   recipe's rate and behind on every seed, 0.13 under on the mean; at half the rate 0.10 under.
-- This design with batch 32 at half the rate: 0.04 under on the mean. With weight decay 1e-4:
-  0.10 under, behind on every seed;
-  with 2e-4, 0.07 under - the recipe's 1.5e-4 lies between two lower scores.
+- This design with batch 32 at half the rate: 0.04 under on the mean.
+- This design with weight decay 1e-4: 0.10 under, behind on every seed; with 2e-4, 0.07 under - the
+  recipe's 1.5e-4 lies between two lower scores.
 - Towards the 3,000 moonshot, this design at 16 channels after the pool (3,016): 0.16 under, behind on
   every seed.
 
