@@ -23,6 +23,7 @@ LOADERS = ("tensor", "torchvision")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 COMPILE = ("auto", "on", "off")
+SCHEDULES = ("step", "one-cycle")
 SEED_LIMIT = 2**32  # numpy's seed range, the narrowest of the generators a run seeds
 
 
@@ -41,6 +42,7 @@ class Check:
 POSITIVE = Check(lambda v: v > 0, "positive")
 NON_NEGATIVE = Check(lambda v: v >= 0 and math.isfinite(v), "a finite number >= 0")
 FRACTION = Check(lambda v: 0 <= v < 1, "a number in [0, 1)")
+OPEN_FRACTION = Check(lambda v: 0 < v < 1, "a number in (0, 1)")
 FRACTIONS = Check(lambda v: all(0 <= x < 1 for x in v), "numbers in [0, 1)")
 SEED = Check(lambda v: 0 <= v < SEED_LIMIT, f"between 0 and {SEED_LIMIT - 1}")
 
@@ -168,10 +170,15 @@ class Recipe:
 
 @dataclass(frozen=True, kw_only=True)
 class SGDRecipe(Recipe):
-    """The default training method: SGD with momentum and a StepLR schedule stepped once per epoch."""
+    """The default training method: SGD with momentum, and StepLR stepped once per epoch or OneCycleLR per batch."""
     momentum: float = setting(help="SGD momentum", check=FRACTION)  # at 1 or more the velocity never decays
+    schedule: str = setting("step", choices=SCHEDULES,
+                            help="how the rate moves: 'step' (StepLR: times gamma every step_size epochs) or "
+                                 "'one-cycle' (OneCycleLR: up to lr over the warmup share of the steps, then down "
+                                 "along a cosine to nearly 0)")
     step_size: int = setting(help="StepLR: epochs between learning-rate drops", check=POSITIVE)
     gamma: float = setting(help="StepLR: factor applied at each drop", check=POSITIVE)
+    warmup: float = setting(0.25, check=OPEN_FRACTION, help="one-cycle: the share of the steps spent rising to lr")
     ema_decay: float = setting(0.0, check=FRACTION,
                                help="evaluate and keep an exponential moving average of the weights (and batch-norm "
                                     "statistics), updated every step with this decay; 0: the weights themselves")

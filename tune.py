@@ -50,19 +50,24 @@ COUNTED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, opt
 
 
 def default_search_space(trial: optuna.Trial, recipe: Recipe, fixed: set[str]) -> dict[str, Any]:
-    """Around the recipe: learning rate and weight decay on log scales, batch size; for SGD + StepLR also
-    momentum, step size (at most half the epochs, so pruning can wait for the first drop) and gamma."""
+    """Around the recipe: learning rate and weight decay on log scales, batch size; for SGD also the momentum, and
+    for StepLR the step size (at most half the epochs, so pruning can wait for the first drop) and gamma, for
+    one-cycle the warmup."""
     space: dict[str, Callable[[], Any]] = {
         "lr": lambda: trial.suggest_float("lr", recipe.lr / 5, recipe.lr * 2, log=True),
         "weight_decay": lambda: trial.suggest_float("weight_decay", 1e-5, 1e-3, log=True),
         "batch_size": lambda: trial.suggest_categorical("batch_size", [64, 128, 256]),
     }
     if isinstance(recipe, SGDRecipe):
-        space |= {
-            "momentum": lambda: trial.suggest_float("momentum", 0.8, 0.95),
-            "step_size": lambda: trial.suggest_int("step_size", max(1, recipe.epochs // 5), max(1, recipe.epochs // 2)),
-            "gamma": lambda: trial.suggest_float("gamma", 0.05, 0.5, log=True),
-        }
+        space["momentum"] = lambda: trial.suggest_float("momentum", 0.8, 0.95)
+        if recipe.schedule == "one-cycle":
+            space["warmup"] = lambda: trial.suggest_float("warmup", 0.1, 0.4)
+        else:
+            space |= {
+                "step_size": lambda: trial.suggest_int("step_size", max(1, recipe.epochs // 5),
+                                                       max(1, recipe.epochs // 2)),
+                "gamma": lambda: trial.suggest_float("gamma", 0.05, 0.5, log=True),
+            }
     return {name: suggest() for name, suggest in space.items() if name not in fixed}
 
 

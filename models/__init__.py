@@ -2,7 +2,7 @@
 
 A model file is a whole experiment: the network, its `RECIPE` (a settings.Recipe), optionally the
 `PUBLISHED_RECIPE` it replaced (the report names runs made with it), its
-`TARGET` (a records.Target), its `configure_optimizers` (else SGD + StepLR, training/optim.py), its
+`TARGET` (a records.Target), its `configure_optimizers` (else SGD with momentum on a StepLR or one-cycle schedule, training/optim.py), its
 `search_space` for `--tune`, and its notes as the docstring.
 
     import models
@@ -70,10 +70,10 @@ def get_target(name: str | int) -> "Target | None":
 
 
 def get_training_method(name: str | int) -> "Callable[..., TrainingMethod]":
-    """The model file's `configure_optimizers(model, recipe, batches_per_epoch)`, or the shared SGD + StepLR."""
-    from training.optim import sgd_step_lr
+    """The model file's `configure_optimizers(model, recipe, batches_per_epoch)`, or the shared SGD with momentum."""
+    from training.optim import sgd
 
-    return getattr(_module(name), "configure_optimizers", sgd_step_lr)
+    return getattr(_module(name), "configure_optimizers", sgd)
 
 
 def get_search_space(name: str | int) -> Callable | None:

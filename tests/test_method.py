@@ -10,7 +10,7 @@ from run_experiments import run_experiment
 from training import evaluate
 from training.loops import training_loss
 from training.checkpoint import load_state
-from training.optim import exponential_average, sgd_step_lr
+from training.optim import exponential_average, sgd
 
 
 def test_the_average_follows_each_step_with_its_decay():
@@ -35,8 +35,8 @@ def test_the_average_follows_each_step_with_its_decay():
 def test_sgd_keeps_an_average_only_when_the_recipe_asks():
     model = models.get_model("model3")
     recipe = models.get_recipe("model3")
-    plain = sgd_step_lr(model, recipe.with_overrides({"ema_decay": 0.0}), 10)
-    averaged = sgd_step_lr(model, recipe.with_overrides({"ema_decay": 0.99}), 10)
+    plain = sgd(model, recipe.with_overrides({"ema_decay": 0.0}), 10)
+    averaged = sgd(model, recipe.with_overrides({"ema_decay": 0.99}), 10)
     assert plain.average is None and plain.evaluated(model) is model
     assert averaged.evaluated(model) is averaged.average.module and averaged.evaluated(model) is not model
 
@@ -72,8 +72,8 @@ def test_label_smoothing_is_the_nll_against_smoothed_targets(smoothing):
 
 def test_sgd_passes_label_smoothing_to_the_loop(mnist_dir, tmp_path):
     model, recipe = models.get_model("model3"), models.get_recipe("model3")
-    assert sgd_step_lr(model, recipe, 10).label_smoothing == 0
-    assert sgd_step_lr(model, recipe.with_overrides({"label_smoothing": "0.1"}), 10).label_smoothing == 0.1
+    assert sgd(model, recipe, 10).label_smoothing == 0
+    assert sgd(model, recipe.with_overrides({"label_smoothing": "0.1"}), 10).label_smoothing == 0.1
     runs = {}
     for smoothing in (0.0, 0.2):
         config = config_for("model3", 1, {"epochs": 1, "label_smoothing": smoothing}, limit_train=512,

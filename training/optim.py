@@ -4,7 +4,7 @@ A model file may define
 
     def configure_optimizers(model, recipe, batches_per_epoch) -> TrainingMethod
 
-in plain PyTorch; without one, `sgd_step_lr` below trains it. The loops step a per-batch scheduler
+in plain PyTorch; without one, `sgd` below trains it. The loops step a per-batch scheduler
 after every batch and a per-epoch scheduler after every epoch. A method may also keep an average of
 the weights (`exponential_average`): then the average is what is evaluated and checkpointed; and it may ask for
 label smoothing, which the training loop applies to its loss (evaluation always reports the plain NLL).
@@ -63,12 +63,20 @@ def exponential_average(model: nn.Module, optimizer: torch.optim.Optimizer, deca
     return average
 
 
-def sgd_step_lr(model: nn.Module, recipe: SGDRecipe, batches_per_epoch: int) -> TrainingMethod:
-    """The default: SGD with momentum and weight decay; StepLR multiplies the rate by gamma every step_size epochs;
-    with `ema_decay`, the moving average of the weights is what is evaluated and kept; with `label_smoothing`, the
-    loss is taken against smoothed targets."""
+def sgd(model: nn.Module, recipe: SGDRecipe, batches_per_epoch: int) -> TrainingMethod:
+    """The default: SGD with momentum and weight decay, its rate on the recipe's schedule - StepLR multiplies it by
+    gamma every step_size epochs; OneCycleLR raises it to lr over the warmup share of the steps and lowers it along a
+    cosine to nearly 0 at the last. With `ema_decay`, the moving average of the weights is what is evaluated and
+    kept; with `label_smoothing`, the loss is taken against smoothed targets."""
     optimizer = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
                                 weight_decay=recipe.weight_decay)
     average = exponential_average(model, optimizer, recipe.ema_decay) if recipe.ema_decay else None
+    if recipe.schedule == "one-cycle":
+        # The momentum stays the recipe's: cycling it against the rate would make it a second schedule to tune.
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=recipe.lr, epochs=recipe.epochs,
+                                                        steps_per_epoch=batches_per_epoch, pct_start=recipe.warmup,
+                                                        cycle_momentum=False)
+        return TrainingMethod(optimizer, scheduler, step="batch", average=average,
+                              label_smoothing=recipe.label_smoothing)
     return TrainingMethod(optimizer, torch.optim.lr_scheduler.StepLR(optimizer, recipe.step_size, recipe.gamma),
                           average=average, label_smoothing=recipe.label_smoothing)
