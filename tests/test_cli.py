@@ -143,6 +143,8 @@ def test_divergence_fails_that_run_and_the_others_go_on(mnist_dir, tmp_path):
     (["--seeds", "one"], "--seeds takes numbers and ranges like 1-20, got 'one'"),
     (["--device", "cpu", "--cuda-graph", "on"], "--cuda-graph on: it needs CUDA; use --cuda-graph off"),
     (["--label-smoothing", "1"], "--label-smoothing must be a number in [0, 1), got 1"),
+    (["--schedule", "one-cycle", "--warmup", "0"], "--warmup must be a number in (0, 1), got 0"),
+    (["--set", "schedule=cosine"], "--schedule must be one of step, one-cycle, got 'cosine'"),
 ])
 def test_bad_input_is_one_line_and_exit_2(flags, message):
     done = run_cli("main.py", *flags)

@@ -1,5 +1,5 @@
-"""Training methods: the moving average of the weights is what is evaluated and kept when a recipe asks for it;
-label smoothing changes the training loss and nothing else."""
+"""Training methods: the one-cycle schedule's rate per batch; the moving average of the weights is what is evaluated
+and kept when a recipe asks for it; label smoothing changes the training loss and nothing else."""
 import pytest
 import torch
 
@@ -30,6 +30,33 @@ def test_the_average_follows_each_step_with_its_decay():
         expected = 0.75 * after[0][name] + 0.25 * after[1][name]
         assert torch.allclose(kept[name], expected), name
         assert not torch.allclose(kept[name], after[1][name]), name
+
+
+@pytest.mark.parametrize("warmup", [0.25, 0.5])
+def test_one_cycle_rises_to_lr_over_the_warmup_then_falls_to_nearly_0_with_the_momentum_fixed(warmup):
+    recipe = models.get_recipe("model3").with_overrides({"schedule": "one-cycle", "warmup": warmup, "epochs": 4})
+    method = sgd(models.get_model("model3"), recipe, batches_per_epoch=10)
+    assert method.step == "batch" and method.epoch_scheduler is None
+    rates, momenta = [], []
+    for _ in range(40):
+        rates.append(method.lr)
+        momenta.append(method.optimizer.param_groups[0]["momentum"])
+        method.optimizer.step()
+        method.batch_scheduler.step()
+    peak = rates.index(max(rates))
+    assert peak == round(40 * warmup) - 1 and rates[peak] == pytest.approx(recipe.lr, rel=1e-2)
+    assert rates[0] == pytest.approx(recipe.lr / 25)
+    assert all(a < b for a, b in zip(rates[:peak], rates[1:peak + 1]))
+    assert all(a > b for a, b in zip(rates[peak:], rates[peak + 1:]))
+    assert rates[-1] < recipe.lr / 1000
+    assert set(momenta) == {recipe.momentum}
+
+
+def test_step_lr_is_the_default_schedule_stepped_per_epoch():
+    recipe = models.get_recipe("model3")
+    method = sgd(models.get_model("model3"), recipe, batches_per_epoch=10)
+    assert recipe.schedule == "step" and method.batch_scheduler is None
+    assert isinstance(method.epoch_scheduler, torch.optim.lr_scheduler.StepLR)
 
 
 def test_sgd_keeps_an_average_only_when_the_recipe_asks():

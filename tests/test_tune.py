@@ -197,3 +197,12 @@ def test_every_models_search_space_names_its_recipes_fields_and_leaves_fixed_one
     suggested = tune.search_space(name)(trial, recipe, {"lr"})
     assert suggested and "lr" not in suggested
     assert dataclasses.replace(recipe, **suggested) != recipe
+
+
+@pytest.mark.parametrize("schedule, searched, left", [("step", {"step_size", "gamma"}, {"warmup"}),
+                                                      ("one-cycle", {"warmup"}, {"step_size", "gamma"})])
+def test_the_default_search_space_varies_the_schedules_own_settings(schedule, searched, left):
+    recipe = models.get_recipe("model2").with_overrides({"schedule": schedule})
+    trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0)).ask()
+    suggested = tune.default_search_space(trial, recipe, set())
+    assert searched <= set(suggested) and not left & set(suggested)
