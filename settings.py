@@ -174,11 +174,16 @@ class SGDRecipe(Recipe):
     momentum: float = setting(help="SGD momentum", check=FRACTION)  # at 1 or more the velocity never decays
     schedule: str = setting("step", choices=SCHEDULES,
                             help="how the rate moves: 'step' (StepLR: times gamma every step_size epochs) or "
-                                 "'one-cycle' (OneCycleLR: up to lr over the warmup share of the steps, then down "
-                                 "along a cosine to nearly 0)")
+                                 "'one-cycle' (OneCycleLR: up to lr over the warmup share of the cycle, then down "
+                                 "along a cosine to lr times the floor)")
     step_size: int = setting(help="StepLR: epochs between learning-rate drops", check=POSITIVE)
     gamma: float = setting(help="StepLR: factor applied at each drop", check=POSITIVE)
-    warmup: float = setting(0.25, check=OPEN_FRACTION, help="one-cycle: the share of the steps spent rising to lr")
+    warmup: float = setting(0.25, check=OPEN_FRACTION, help="one-cycle: the share of the cycle spent rising to lr")
+    cycle_epochs: int = setting(0, check=NON_NEGATIVE,
+                                help="one-cycle: the epochs the cycle spans (at most the run's), after which the rate "
+                                     "holds at its last; 0: every epoch")
+    floor: float = setting(4e-6, check=OPEN_FRACTION,
+                           help="one-cycle: the rate the cycle ends at (and holds), as a share of lr")
     ema_decay: float = setting(0.0, check=FRACTION,
                                help="evaluate and keep an exponential moving average of the weights (and batch-norm "
                                     "statistics), updated every step with this decay; 0: the weights themselves")

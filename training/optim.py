@@ -63,19 +63,33 @@ def exponential_average(model: nn.Module, optimizer: torch.optim.Optimizer, deca
     return average
 
 
+ONE_CYCLE_DIV_FACTOR = 25  # OneCycleLR's default: the cycle starts at lr / 25
+
+
+class OneCycleThenHold(torch.optim.lr_scheduler.OneCycleLR):
+    """OneCycleLR that holds its last rate after the cycle instead of refusing to step."""
+
+    def get_lr(self) -> list[float]:
+        if self.last_epoch >= self.total_steps:
+            return [float(group["lr"]) for group in self.optimizer.param_groups]
+        return super().get_lr()
+
+
 def sgd(model: nn.Module, recipe: SGDRecipe, batches_per_epoch: int) -> TrainingMethod:
     """The default: SGD with momentum and weight decay, its rate on the recipe's schedule - StepLR multiplies it by
-    gamma every step_size epochs; OneCycleLR raises it to lr over the warmup share of the steps and lowers it along a
-    cosine to nearly 0 at the last. With `ema_decay`, the moving average of the weights is what is evaluated and
-    kept; with `label_smoothing`, the loss is taken against smoothed targets."""
+    gamma every step_size epochs; one-cycle raises it from lr / 25 to lr over the warmup share of
+    the cycle, lowers it along a cosine to lr times the floor at the cycle's end, and holds it there for any epochs
+    after. With `ema_decay`, the moving average of the weights is what is evaluated and kept; with
+    `label_smoothing`, the loss is taken against smoothed targets."""
     optimizer = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
                                 weight_decay=recipe.weight_decay)
     average = exponential_average(model, optimizer, recipe.ema_decay) if recipe.ema_decay else None
     if recipe.schedule == "one-cycle":
         # The momentum stays the recipe's: cycling it against the rate would make it a second schedule to tune.
-        scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=recipe.lr, epochs=recipe.epochs,
-                                                        steps_per_epoch=batches_per_epoch, pct_start=recipe.warmup,
-                                                        cycle_momentum=False)
+        cycle_epochs = min(recipe.cycle_epochs or recipe.epochs, recipe.epochs)
+        scheduler = OneCycleThenHold(optimizer, max_lr=recipe.lr, total_steps=cycle_epochs * batches_per_epoch,
+                                     pct_start=recipe.warmup, div_factor=ONE_CYCLE_DIV_FACTOR,
+                                     final_div_factor=1 / (ONE_CYCLE_DIV_FACTOR * recipe.floor), cycle_momentum=False)
         return TrainingMethod(optimizer, scheduler, step="batch", average=average,
                               label_smoothing=recipe.label_smoothing)
     return TrainingMethod(optimizer, torch.optim.lr_scheduler.StepLR(optimizer, recipe.step_size, recipe.gamma),
