@@ -52,6 +52,20 @@ def test_one_cycle_rises_to_lr_over_the_warmup_then_falls_to_nearly_0_with_the_m
     assert set(momenta) == {recipe.momentum}
 
 
+@pytest.mark.parametrize("cycle_epochs, cycle_steps", [(3, 30), (9, 40)])  # a cycle longer than the run: the run
+def test_one_cycle_ends_at_its_floor_and_holds_it_after_a_shorter_cycle(cycle_epochs, cycle_steps):
+    recipe = models.get_recipe("model3").with_overrides({"schedule": "one-cycle", "epochs": 4,
+                                                          "cycle_epochs": cycle_epochs, "floor": 0.01})
+    method = sgd(models.get_model("model3"), recipe, batches_per_epoch=10)
+    rates = []  # the rate of each step, and after the run's 40
+    for _ in range(41):
+        rates.append(method.lr)
+        method.optimizer.step()
+        method.batch_scheduler.step()
+    assert rates[cycle_steps - 2] > recipe.lr * 0.01
+    assert rates[cycle_steps - 1:] == pytest.approx([recipe.lr * 0.01] * (42 - cycle_steps))
+
+
 def test_step_lr_is_the_default_schedule_stepped_per_epoch():
     recipe = models.get_recipe("model3")
     method = sgd(models.get_model("model3"), recipe, batches_per_epoch=10)

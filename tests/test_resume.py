@@ -23,7 +23,8 @@ def metrics(folder):
     return [(e.epoch, e.lr, e.train_loss, e.train_acc, e.eval_loss, e.eval_acc) for e in load_record(folder).epochs]
 
 
-@pytest.mark.parametrize("method", [[], ["--ema-decay", "0.9"]], ids=["weights", "averaged weights"])
+@pytest.mark.parametrize("method", [[], ["--ema-decay", "0.9"], ["--schedule", "one-cycle", "--cycle-epochs", "3"]],
+                         ids=["weights", "averaged weights", "one-cycle, held after epoch 3"])
 def test_a_run_killed_mid_epoch_resumes_to_the_same_metrics(mnist_dir, tmp_path, method):
     killed_out, whole_out = tmp_path / "killed", tmp_path / "whole"
     process = subprocess.Popen([sys.executable, "main.py", *RUN, *method, "--data-dir", str(mnist_dir),
