@@ -6,7 +6,7 @@ from dataclasses import MISSING, Field
 from typing import Any
 
 from settings import (ConfigError, ExperimentConfig, Recipe, SGDRecipe, declared, flag_of, format_value,
-                      recorded_values, without_none)
+                      idle_settings, recorded_values, without_none)
 
 def add_setting_flags(group: Any, cls: type, recipe: bool, skip: tuple[str, ...] = ()) -> None:
     """One flag per declared field of `cls`. Recipe flags default to None: "keep the model's recipe"."""
@@ -82,9 +82,10 @@ def command_line(model: str, seed: int, recorded: dict[str, Any], current: Recip
     words = [f"python main.py --models {model} --seeds {seed}"]
     named = {f.name for f in declared(SGDRecipe)}
     values = recorded_values(type(current), recorded)
+    idle = idle_settings(values)
     for f in declared(current):
         value, now = values.get(f.name, MISSING), getattr(current, f.name)
-        if value is not MISSING and value != now:
+        if value is not MISSING and value != now and f.name not in idle:
             words.append(as_flag(f, value) if f.name in named else f"--set {f.name}={format_value(value)}")
     for f in declared(ExperimentConfig):
         value = recorded.get(f.name, f.default)

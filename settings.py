@@ -24,6 +24,7 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 COMPILE = ("auto", "on", "off")
 SCHEDULES = ("step", "one-cycle")
+SCHEDULE_SETTINGS = {"step": ("step_size", "gamma"), "one-cycle": ("warmup", "cycle_epochs", "floor")}
 SEED_LIMIT = 2**32  # numpy's seed range, the narrowest of the generators a run seeds
 
 
@@ -93,6 +94,13 @@ def format_value(value: Any) -> str:
     if isinstance(value, tuple):
         return ",".join(format_value(v) for v in value)
     return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def idle_settings(values: dict[str, Any]) -> set[str]:
+    """The settings of the schedules a recipe's values do not use (StepLR's under one-cycle, and the other way round):
+    a difference in them changes nothing a run does."""
+    schedule = values.get("schedule")
+    return {name for other, names in SCHEDULE_SETTINGS.items() if schedule and other != schedule for name in names}
 
 
 def recorded_values(cls: type, recorded: dict[str, Any]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from pathlib import Path
 import models
 from commandline import command_line
 from records import RunRecord, Target, format_duration, load_record
-from settings import ConfigError, format_value, recorded_values
+from settings import ConfigError, format_value, idle_settings, recorded_values
 from stats import wilson_interval
 
 GONE = "not in models/ now"  # a record outlives its model file (a design tried and dropped): its commit has the code
@@ -37,7 +37,9 @@ def recipe_label(record: RunRecord) -> str:
     published = models.get_published_recipe(record.model)
     if published is not None and recipe == asdict(published) != current:
         return "published recipe"
-    return " ".join(f"{name}={format_value(value)}" for name, value in recipe.items() if value != current[name])
+    idle = idle_settings(recipe)
+    return " ".join(f"{name}={format_value(value)}" for name, value in recipe.items()
+                    if value != current[name] and name not in idle)
 
 
 @functools.cache
