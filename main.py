@@ -54,8 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seeds", nargs="+", metavar="N|A-B", default=["1"],
                         help="random seeds and ranges of them (1-20 is 1, 2, ..., 20); each model runs once per "
                              "seed (default: 1)")
-    recipe = parser.add_argument_group("recipe", "override the model's recipe (SGD with momentum on a StepLR or one-cycle schedule, "
-                                       "unless the model file names its own training method)")
+    recipe = parser.add_argument_group("recipe", "override the model's recipe (SGD with momentum on a StepLR or "
+                                       "one-cycle schedule, unless the model file names its own training method)")
     add_setting_flags(recipe, SGDRecipe, recipe=True)
     recipe.add_argument("--set", action="append", metavar="NAME=VALUE",
                         help="set any field of the model's recipe, e.g. --set momentum=0.8 (repeatable)")

@@ -2,8 +2,8 @@
 
 A model file is a whole experiment: the network, its `RECIPE` (a settings.Recipe), optionally the
 `PUBLISHED_RECIPE` it replaced (the report names runs made with it), its
-`TARGET` (a records.Target), its `configure_optimizers` (else SGD with momentum on a StepLR or one-cycle schedule, training/optim.py), its
-`search_space` for `--tune`, and its notes as the docstring.
+`TARGET` (a records.Target), its `configure_optimizers` (else SGD with momentum on a StepLR or one-cycle
+schedule, training/optim.py), its `search_space` for `--tune`, and its notes as the docstring.
 
     import models
     models.available()            # ['model1', 'model2', 'model3', 'model4']
