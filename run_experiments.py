@@ -17,7 +17,7 @@ from typing import Callable
 import torch
 
 import models
-from data.loaders import LoaderSettings, make_loaders, random_generators, split
+from data.loaders import LoaderSettings, make_loaders, random_generators, split, stop_augmenting
 from data.mnist import ensure_mnist, resolve_data_dir
 from parallel import Worker, run_in_workers
 from provenance import describe_device, git_commit, library_versions, machine_description
@@ -38,7 +38,7 @@ def loader_settings(config: ExperimentConfig) -> LoaderSettings:
     recipe = config.recipe
     return LoaderSettings(recipe.batch_size, config.test_batch_size, recipe.augment, config.loader, config.workers,
                           config.seed, config.limit_train, config.limit_test, config.validation, recipe.translate,
-                          recipe.scale)
+                          recipe.scale, recipe.clean_epochs)
 
 
 def build_model(config: ExperimentConfig) -> torch.nn.Module:
@@ -278,7 +278,10 @@ def run_experiment(config: ExperimentConfig, position: int = 0, quiet: bool = Fa
             if thread_share:
                 torch.set_num_threads(thread_share())
             lr = run.method.lr
-            run.log(f"EPOCH: {epoch}  (lr {lr:g})")
+            clean = config.recipe.augment and epoch >= config.recipe.epochs - config.recipe.clean_epochs
+            if clean:
+                stop_augmenting(run.train_loader)
+            run.log(f"EPOCH: {epoch}  (lr {lr:g}{', images as they are' if clean else ''})")
             train = train_epoch(run.step, run.train_loader, run.device, run.method.batch_scheduler,
                                 progress=config.progress, position=position)
             run.log.file_only(train.bar_line())

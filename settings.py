@@ -156,6 +156,8 @@ class Recipe:
                                                         "this fraction of its size (whole pixels, as RandomAffine)")
     scale: float = setting(0.0, check=FRACTION, help="with --augment, also zoom each training image by a factor "
                                                     "in [1 - scale, 1 + scale]")
+    clean_epochs: int = setting(0, check=NON_NEGATIVE,
+                                help="with --augment, train the last N epochs on the images as they are")
 
     def __post_init__(self) -> None:
         check_settings(self)

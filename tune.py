@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -342,7 +342,10 @@ def tune(study: Study, jobs: int = 1) -> int:
 # --- the summary: table, ready-to-paste recipe, plots ---------------------------------------------------
 
 def recipe_line(recipe: Recipe) -> str:
-    fields_text = ", ".join(f"{f.name}={getattr(recipe, f.name)!r}" for f in declared(recipe))
+    """The recipe as a line for the model file; fields at their defaults are left out, so that a setting added later
+    does not change the line."""
+    fields_text = ", ".join(f"{f.name}={getattr(recipe, f.name)!r}" for f in declared(recipe)
+                            if f.default is MISSING or getattr(recipe, f.name) != f.default)
     return f"RECIPE = {type(recipe).__name__}({fields_text})"
 
 

@@ -50,6 +50,7 @@ class TensorLoader:
         # un-augmented sets are stored normalised; augmented batches are normalised after.
         pixels = images.to(device=device, dtype=torch.float32).div_(255).unsqueeze(1)
         self.images = pixels if augment else normalize(pixels)
+        self.normalized = not augment
         self.labels = labels.to(device)
         self.batch_size, self.shuffle, self.augment = batch_size, shuffle, augment
         self.translate, self.scale = translate, scale
@@ -67,8 +68,9 @@ class TensorLoader:
             picked = slice(start, start + chunk) if order is None else order[start:start + chunk]
             images, labels = self.images[picked], self.labels[picked]
             if self.augment:
-                images = normalize(augment_batches(images, self.batch_size, self.augment_generator, self.translate,
-                                                   self.scale))
+                images = augment_batches(images, self.batch_size, self.augment_generator, self.translate, self.scale)
+            if not self.normalized:
+                images = normalize(images)
             yield from zip(images.split(self.batch_size), labels.split(self.batch_size))
 
 
@@ -89,6 +91,7 @@ class LoaderSettings:
     validation: bool = False  # evaluate on the training set's held-out end, never reading the test set
     translate: float = 0.0  # with augment: random shifts up to this fraction of the image size
     scale: float = 0.0  # with augment: random zooms in [1 - scale, 1 + scale]
+    clean_epochs: int = 0  # with augment: the last epochs train on the images as they are (stop_augmenting)
 
 
 def split_sizes(limit_train: int | None, limit_test: int | None, validation: bool) -> tuple[int, int]:
@@ -104,6 +107,14 @@ def split(settings: LoaderSettings) -> tuple[range, range]:
     """Training and evaluation indices (split_sizes); validation's held-out sixth follows the training images."""
     train, evaluation = split_sizes(settings.limit_train, settings.limit_test, settings.validation)
     return range(train), range(train, train + evaluation) if settings.validation else range(evaluation)
+
+
+def stop_augmenting(loader) -> None:
+    """Train on the images as they are from the loader's next epoch on (Recipe.clean_epochs)."""
+    if isinstance(loader, TensorLoader):
+        loader.augment = False
+    else:
+        loader.dataset.dataset.transform = test_transform()
 
 
 def random_generators(loader) -> list[torch.Generator]:
@@ -130,9 +141,12 @@ def make_loaders(data_dir: Path, settings: LoaderSettings, device: torch.device,
                 tensor_loader(eval_set, eval_range, settings.test_batch_size, False, False))
     if settings.loader != "torchvision":
         raise ValueError(f"unknown loader {settings.loader!r}: choose one of {', '.join(LOADERS)}")
-    options = dict(num_workers=settings.workers, pin_memory=device.type == "cuda",
-                   persistent_workers=settings.workers > 0)
+    options = dict(num_workers=settings.workers, pin_memory=device.type == "cuda")
+    keep_workers = settings.workers > 0
+    # Workers kept between epochs would keep the augmenting transform that stop_augmenting swaps out.
     train = DataLoader(Subset(train_set, train_range), batch_size=settings.batch_size, shuffle=shuffle_train,
-                       generator=torch.Generator().manual_seed(settings.seed), **options)
-    evaluation = DataLoader(Subset(eval_set, eval_range), batch_size=settings.test_batch_size, shuffle=False, **options)
+                       generator=torch.Generator().manual_seed(settings.seed),
+                       persistent_workers=keep_workers and not settings.clean_epochs, **options)
+    evaluation = DataLoader(Subset(eval_set, eval_range), batch_size=settings.test_batch_size, shuffle=False,
+                            persistent_workers=keep_workers, **options)
     return train, evaluation

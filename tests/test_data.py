@@ -9,7 +9,7 @@ import torch
 
 from data import mirror
 from data.idx import encode_images, encode_labels, read_idx
-from data.loaders import LoaderSettings, make_loaders
+from data.loaders import LoaderSettings, make_loaders, stop_augmenting
 from data.mnist import RAW_FILES, DataError, Source, ensure_mnist, md5_of, problems, raw_folder
 from tests.conftest import run_cli
 
@@ -168,3 +168,20 @@ def test_loaders_honour_subsets_and_seeded_shuffles(mnist_dir, pipeline):
     other = [y for _, y in first_batches(loaders(seed=8)[0], 2)]
     assert all(torch.equal(a, b) for a, b in zip(order, again))
     assert not all(torch.equal(a, b) for a, b in zip(order, other))
+
+
+@pytest.mark.parametrize("pipeline", ["tensor", "torchvision"])
+def test_an_augmenting_loader_stopped_gives_the_images_as_they_are_in_its_own_order(mnist_dir, pipeline):
+    def train_loader(augment):
+        settings = LoaderSettings(batch_size=64, test_batch_size=100, augment=augment, loader=pipeline, seed=3,
+                                  limit_train=300, limit_test=100, clean_epochs=1)
+        return make_loaders(mnist_dir, settings, torch.device("cpu"))[0]
+
+    augmented, plain = train_loader(True), train_loader(False)
+    first = first_batches(augmented, 2)
+    assert not torch.equal(first[0][0], first_batches(plain, 1)[0][0])
+    stop_augmenting(augmented)
+    for (images, labels), (expected_images, expected_labels) in zip(first_batches(augmented, 2),
+                                                                    first_batches(plain, 2)):
+        assert torch.equal(labels, expected_labels)  # the order is the shuffle's second epoch in both
+        assert torch.allclose(images, expected_images, atol=1e-6)

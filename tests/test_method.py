@@ -1,5 +1,6 @@
 """Training methods: the one-cycle schedule's rate per batch; the moving average of the weights is what is evaluated
-and kept when a recipe asks for it; label smoothing changes the training loss and nothing else."""
+and kept when a recipe asks for it; label smoothing changes the training loss and nothing else; the clean epochs
+at the end train on the images as they are."""
 import pytest
 import torch
 
@@ -123,3 +124,17 @@ def test_sgd_passes_label_smoothing_to_the_loop(mnist_dir, tmp_path):
         runs[smoothing] = run_experiment(config, quiet=True).epochs[0]
     # the same draws and the same first batch, a different loss: training goes another way
     assert runs[0.0].train_loss != runs[0.2].train_loss
+
+
+def test_clean_epochs_train_the_last_epochs_on_the_images_as_they_are(mnist_dir, tmp_path):
+    def epochs(name, **recipe):
+        config = config_for("model3", 1, {"epochs": 2, **recipe}, limit_train=512, limit_test=256, device="cpu",
+                            data_dir=str(mnist_dir), out=str(tmp_path / name), progress=False)
+        return [(e.train_loss, e.eval_acc) for e in run_experiment(config, quiet=True).epochs]
+
+    augmented, plain = epochs("augmented", augment=True), epochs("plain", augment=False)
+    last_clean = epochs("last-clean", augment=True, clean_epochs=1)
+    assert last_clean[0] == augmented[0] and last_clean[1] != augmented[1]
+    assert epochs("all-clean", augment=True, clean_epochs=2) == plain  # the same draws, no augmentation
+    first, second = next((tmp_path / "last-clean").glob("*/log.txt")).read_text().split("EPOCH: 1")
+    assert "images as they are" not in first and "images as they are" in second
