@@ -27,9 +27,13 @@ Block6 is padded so the last block still sees a 6x6 map; the receptive field at 
 pixels, the whole digit.
 
 Recipe:
-Model3's searched recipe (SGD, momentum 0.83, lr 0.88, batch 64, the rate multiplied by 0.147 every 4
-epochs; the published augmentation) with weight decay 1.5e-4 instead of the search's 6.1e-5, chosen on
-the validation split.
+Model3's searched recipe (SGD, momentum 0.83, peak lr 0.88, batch 64, the published augmentation) with
+weight decay 1.5e-4 instead of the search's 6.1e-5, on a one-cycle schedule: the rate rises from lr / 25
+to lr over the first 3 epochs, falls along a cosine to lr x 0.003 at the end of epoch 12, and holds
+there for the last three epochs - the three the target needs - on the training images as they are,
+without the rotations and jitter (`clean_epochs=3`). Both choices were made on the validation split:
+the weight decay against Model3's, the schedule against StepLR (the rate times 0.147 every 4 epochs,
+`--schedule step`), over ten seeds each.
 
 Why it works:
 - No dropout: at this size the network underfits (train accuracy on augmented images below
@@ -55,21 +59,24 @@ from settings import Recipe, SGDRecipe
 if TYPE_CHECKING:
     import optuna
 
-# Model3's searched recipe with more weight decay, which scored higher on validation without dropout (see the notes).
+# Model3's searched recipe with more weight decay (no dropout here), on a one-cycle schedule that anneals by epoch 12
+# and holds its floor, on the images as they are, for the three epochs the target reads (see the notes). step_size
+# and gamma are the StepLR recipe it replaced: `--schedule step` trains that one.
 RECIPE = SGDRecipe(epochs=15, batch_size=64, lr=0.8801502858461098, momentum=0.8285934066041577,
-                   weight_decay=1.5e-4, step_size=4, gamma=0.1466624901477834, augment=True)
+                   weight_decay=1.5e-4, step_size=4, gamma=0.1466624901477834, augment=True,
+                   schedule="one-cycle", cycle_epochs=12, floor=0.003, clean_epochs=3)
 TARGET = Target(99.40, hits=3, window=5)  # Model3's target, with fewer parameters
 
 
 def search_space(trial: "optuna.Trial", recipe: Recipe, fixed: set[str]) -> dict[str, Any]:
-    """The region Model3's study found best (batch 64, step 4, gamma 0.13-0.15, momentum 0.81-0.83, weight
-    decay 3-6e-5), widened a little each way: a small model has no spare trials for the far corners."""
+    """Model3's region for the rate, weight decay and momentum, widened a little each way (a small model has no
+    spare trials for the far corners), and the cycle's shape: how long it rises, and where it ends."""
     space = {
         "lr": lambda: trial.suggest_float("lr", 0.3, 1.5, log=True),
-        "weight_decay": lambda: trial.suggest_float("weight_decay", 1e-5, 3e-4, log=True),
+        "weight_decay": lambda: trial.suggest_float("weight_decay", 5e-5, 3e-4, log=True),
         "momentum": lambda: trial.suggest_float("momentum", 0.75, 0.9),
-        "step_size": lambda: trial.suggest_int("step_size", 3, 5),
-        "gamma": lambda: trial.suggest_float("gamma", 0.08, 0.25, log=True),
+        "warmup": lambda: trial.suggest_float("warmup", 0.1, 0.4),
+        "cycle_epochs": lambda: trial.suggest_int("cycle_epochs", max(1, recipe.epochs - 5), recipe.epochs),
     }
     return {name: suggest() for name, suggest in space.items() if name not in fixed}
 

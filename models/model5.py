@@ -94,33 +94,11 @@ Why it works:
   99.35% against 99.33% at the last epoch): less regularisation (weight decay 1e-4, no augmentation)
   and more (2e-4) each scored lower.
 """
-from dataclasses import replace
-from typing import TYPE_CHECKING, Any
-
-from models.model4 import RECIPE as MODEL4_RECIPE, Model4, separable_bn_relu
+# Model4's recipe and search space as they are: only the network differs.
+from models.model4 import RECIPE, Model4, search_space, separable_bn_relu  # noqa: F401
 from records import Target
-from settings import Recipe
 
-if TYPE_CHECKING:
-    import optuna
-
-# Model4's recipe, its rate annealed by epoch 12 and held, on the images as they are, for the three epochs the
-# target reads (see the notes).
-RECIPE = replace(MODEL4_RECIPE, schedule="one-cycle", cycle_epochs=12, floor=0.003, clean_epochs=3)
 TARGET = Target(99.40, hits=3, window=5)  # Model3's target, with half its parameters
-
-
-def search_space(trial: "optuna.Trial", recipe: Recipe, fixed: set[str]) -> dict[str, Any]:
-    """Model4's region for the rate, weight decay and momentum, and the cycle's shape: how long it rises, and
-    where it ends."""
-    space = {
-        "lr": lambda: trial.suggest_float("lr", 0.3, 1.5, log=True),
-        "weight_decay": lambda: trial.suggest_float("weight_decay", 5e-5, 3e-4, log=True),
-        "momentum": lambda: trial.suggest_float("momentum", 0.75, 0.9),
-        "warmup": lambda: trial.suggest_float("warmup", 0.1, 0.4),
-        "cycle_epochs": lambda: trial.suggest_int("cycle_epochs", max(1, recipe.epochs - 5), recipe.epochs),
-    }
-    return {name: suggest() for name, suggest in space.items() if name not in fixed}
 
 
 class Model5(Model4):
