@@ -27,14 +27,16 @@ convolution from 8 to 12 channels on the 24 x 24 map; a depthwise 3x3 and a 1x1 
 matters most, 20 channels after the pool, within 4,000.
 
 Recipe:
-Model4's (SGD, momentum 0.83, peak lr 0.88, batch 64, weight decay 1.5e-4, the published
-augmentation) on a one-cycle schedule: the rate rises from lr / 25 to lr over the first 3 epochs,
+Model4's, as it is (SGD, momentum 0.83, peak lr 0.88, batch 64, weight decay 1.5e-4, the published
+augmentation, on a one-cycle schedule): the rate rises from lr / 25 to lr over the first 3 epochs,
 falls along a cosine to lr x 0.003 at the end of epoch 12, and holds there for the last three
-epochs - the three the target needs, at the rate Model4's StepLR recipe ends at (lr x 0.147^3) and on
-the training images as they are, without the rotations and jitter (`clean_epochs=3`).
+epochs - the three the target needs, at the rate Model4's former StepLR recipe ended at (lr x 0.147^3)
+and on the training images as they are, without the rotations and jitter (`clean_epochs=3`). The
+schedule was chosen here first, against the StepLR recipe Model4 had then; Model4 took it afterwards,
+chosen again on its own validation seeds (its notes).
 
 Tried and dropped (validation split, mean over epochs 10-14 of seeds 1-5, against this design on
-Model4's StepLR recipe; records and commits in results/tuning/model5-design, the table there):
+Model4's former StepLR recipe; records and commits in results/tuning/model5-design, the table there):
 - Model4 at 16 channels after the pool (3,712 parameters): one seed in Model4's design, 0.14 points
   under Model4 - the width after the pool is where the accuracy is.
 - Model4 at 10 channels in block2 and 18 after the pool (3,986): behind this design on each of the five
@@ -55,7 +57,7 @@ Model4's StepLR recipe; records and commits in results/tuning/model5-design, the
   recipe's 1.5e-4 lies between two lower scores.
 - Towards the 3,000 moonshot, this design at 16 channels after the pool (3,016): 0.16 under, behind on
   every seed.
-- Model4's StepLR recipe (the rate times 0.147 every 4 epochs), this design's until the one-cycle: on
+- Model4's former StepLR recipe (the rate times 0.147 every 4 epochs), this design's until the one-cycle: on
   ten validation seeds 99.260 ± 0.065 by the window mean, 99.267 (worst 99.15) by the target's statistic,
   the third-best of the last five epochs; on the test set 9 of 20 seeds (results/README.md, its own row).
 - One-cycle over all 15 epochs: the best last epoch of any candidate (99.364 against 99.272, ten seeds),
