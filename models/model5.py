@@ -21,10 +21,13 @@ Where the parameters go:
 The receptive field at the output is 32 pixels: the whole 28 x 28 digit.
 
 Design:
-Model4 with its block2 made separable. Model4 spends 888 of its 4,612 parameters in block2, a full 3x3
-convolution from 8 to 12 channels on the 24 x 24 map; a depthwise 3x3 and a 1x1 do the same job for 192
-(and a fifth of the multiply-accumulates there), which keeps what Model4's design history found
-matters most, 20 channels after the pool, within 4,000.
+Model4 with block3 in two groups. Of Model4's 4,612 parameters, block3 (a full 3x3 convolution from
+the transition's 8 channels to 20, 1,480) and block2 (a full 3x3 from 8 to 12 on the 24 x 24 map, 888)
+are the largest. Grouping block3 in two - each group a 3x3 from 4 channels to 10 - halves it to 760 and
+keeps the rest of Model4 whole: the full block2 and the 20 channels after the pool that Model4's design
+history found matter most. Little is cut off: the transition's 1x1 just before learns what each half of
+its 8 channels carries into its group, and block4's 1x1 just after mixes the two halves of 20 again.
+Block3 also does half the multiply-accumulates it did.
 
 Recipe:
 Model4's, as it is (SGD, momentum 0.83, peak lr 0.88, batch 64, weight decay 1.5e-4, the published
@@ -32,69 +35,72 @@ augmentation, on a one-cycle schedule): the rate rises from lr / 25 to lr over t
 falls along a cosine to lr x 0.003 at the end of epoch 12, and holds there for the last three
 epochs - the three the target needs, at the rate Model4's former StepLR recipe ended at (lr x 0.147^3)
 and on the training images as they are, without the rotations and jitter (`clean_epochs=3`). The
-schedule was chosen here first, against the StepLR recipe Model4 had then; Model4 took it afterwards,
-chosen again on its own validation seeds (its notes).
+schedule was chosen on Model5's first network (design 1 below) against the StepLR recipe Model4 had
+then; Model4 took it afterwards, chosen again on its own validation seeds (its notes).
 
-Tried and dropped (validation split, mean over epochs 10-14 of seeds 1-5, against this design on
-Model4's former StepLR recipe; records and commits in results/tuning/model5-design, the table there):
+Tried and dropped (validation split; every design a commit; records, commits and the full table in
+results/tuning/README.md and results/tuning/model5-design). Design 1, Model5 until this design, was
+Model4 with a separable block2 (a depthwise 3x3 and a 1x1, 192 parameters instead of 888: 3,916).
+Against design 1 on Model4's former StepLR recipe, the mean over epochs 10-14 of seeds 1-5:
 - Model4 at 16 channels after the pool (3,712 parameters): one seed in Model4's design, 0.14 points
   under Model4 - the width after the pool is where the accuracy is.
-- Model4 at 10 channels in block2 and 18 after the pool (3,986): behind this design on each of the five
+- Model4 at 10 channels in block2 and 18 after the pool (3,986): behind design 1 on each of the five
   seeds, by 0.09 points on the mean and 0.06 on the worst seed. Narrowing the back costs more than a
   full block2 gives.
-- Model4 without block6, full block2 kept (3,992, receptive field 28): 0.03 under this design on the mean
+- Model4 without block6, full block2 kept (3,992, receptive field 28): 0.03 under design 1 on the mean
   and 0.05 on the worst seed, ahead on two seeds of five - the depth after the pool is worth about as much
   as the full block2.
-- This design without augmentation: training accuracy rose above validation accuracy and validation fell
+- Design 1 without augmentation: training accuracy rose above validation accuracy and validation fell
   by 0.05 - even at this size the rotations regularise.
-- This design with the rate cut every 5 epochs instead of 4: a tie (the same mean, within a hundredth).
-- A separable block2 to 16 channels and the transition from 16 (3,988): 0.08 under this design on the
+- Design 1 with the rate cut every 5 epochs instead of 4: a tie (the same mean, within a hundredth).
+- A separable block2 to 16 channels and the transition from 16 (3,988): 0.08 under design 1 on the
   mean, 0.06 on the worst seed - the last 84 parameters buy nothing before the pool.
-- This design with the pool after block3 (3,916, 2.4 times the multiply-accumulates): unsteady at the
+- Design 1 with the pool after block3 (3,916, 2.4 times the multiply-accumulates): unsteady at the
   recipe's rate and behind on every seed, 0.13 under on the mean; at half the rate 0.10 under.
-- This design with batch 32 at half the rate: 0.04 under on the mean.
-- This design with weight decay 1e-4: 0.10 under, behind on every seed; with 2e-4, 0.07 under - the
+- Design 1 with batch 32 at half the rate: 0.04 under on the mean.
+- Design 1 with weight decay 1e-4: 0.10 under, behind on every seed; with 2e-4, 0.07 under - the
   recipe's 1.5e-4 lies between two lower scores.
-- Towards the 3,000 moonshot, this design at 16 channels after the pool (3,016): 0.16 under, behind on
+- Towards the 3,000 moonshot, design 1 at 16 channels after the pool (3,016): 0.16 under, behind on
   every seed.
-- Model4's former StepLR recipe (the rate times 0.147 every 4 epochs), this design's until the one-cycle: on
-  ten validation seeds 99.260 ± 0.065 by the window mean, 99.267 (worst 99.15) by the target's statistic,
-  the third-best of the last five epochs; on the test set 9 of 20 seeds (results/README.md, its own row).
-- One-cycle over all 15 epochs: the best last epoch of any candidate (99.364 against 99.272, ten seeds),
-  but epochs 10 and 11 still start at 0.4 and 0.3 of the peak rate, and the target's statistic tied
-  (99.262, worst 99.14).
-- The same with a moving average of the weights: the averaged network fell to 97.6-98.7% in epochs
-  10-13 - batch-norm statistics averaged alongside weights that moved fast do not fit the averaged
-  weights; stopped after three seeds.
-- The one-cycle over 12 epochs with augmentation to the end (the recipe before the clean epochs): on ten
-  validation seeds 99.316 ± 0.049 by the target's statistic, worst 99.25; on the test set 17 of 20 seeds.
-- The cycle over 13 epochs instead of 12 (one more epoch at useful rates, two at the floor): 99.326 ±
-  0.033, worst 99.27 over ten seeds - past that recipe too, and 0.002 under the clean epochs on the mean,
-  which the rule written before the runs made the decider: a tie between the two.
-- A shorter rise, over 15% of the cycle instead of 25%: 99.322 ± 0.089 over five seeds, worst 99.19 - a
-  wider spread; stopped at five seeds.
+Design 1's schedule, by the target's statistic (the third-best of the last five epochs), ten seeds:
+- Model4's former StepLR recipe (the rate times 0.147 every 4 epochs): 99.267, worst 99.15; on the test
+  set 9 of 20 seeds (two rows in the results, 13 seeds at one commit and 7 at the next).
+- One-cycle over all 15 epochs: the best last epoch of any candidate (99.364 against 99.272), but epochs
+  10 and 11 still start at 0.4 and 0.3 of the peak rate, and the target's statistic tied (99.262, worst
+  99.14). With a moving average of the weights the averaged network fell to 97.6-98.7% in epochs 10-13
+  (batch-norm statistics averaged alongside fast-moving weights do not fit the average); stopped at three
+  seeds.
+- One-cycle over 12 epochs, then held at the floor: 99.316 ± 0.049, worst 99.25; on the test set 17 of 20.
+  Its variations tied with it: the cycle over 13 epochs (99.326 ± 0.033, worst 99.27), a shorter rise
+  (99.322 ± 0.089 over five seeds, worst 99.19), and the clean last three epochs (99.328 ± 0.051, worst
+  99.26), which the rule written before the runs chose - on the test set 17 of 20 again, the same three
+  seeds missing by 0.01-0.04 points.
+Against design 1 on this recipe, by the target's statistic (seeds 1-5: 99.332, worst 99.26):
+- Design 1 with label smoothing 0.1: 99.308 ± 0.066, worst 99.20 - softer targets took accuracy from a
+  network that has none to spare (training accuracy 99.41% against 99.50%).
+- Model4's full block2 with a separable block3 and 23 channels after the pool (3,950): 99.324 ± 0.066,
+  worst 99.23 - three more channels after the pool do not pay for a full block3.
 
 Why it works:
-- Before the pool the network finds strokes and edges, 8 to 12 channels of them; a depthwise 3x3 per
-  channel followed by a 1x1 mix loses little against a full 3x3 there (the design table: a few
-  hundredths of a point on validation), while narrowing the blocks after the pool loses more.
+- Both full 3x3 layers before and at the pool are kept: block2 finds strokes on the 24 x 24 map and
+  block3 combines them into parts. Made separable, block2 lost 0.03 points of validation accuracy; made
+  two groups, block3 loses almost nothing, because the 1x1 layers on each side of it choose what its
+  groups see and mix what they make. On validation seeds 1-10 this design scored 99.357 ± 0.061 by the
+  target's statistic, worst 99.26, against design 1's 99.328 ± 0.051 on the same recipe (permutation
+  test p = 0.28, ahead on five seeds, tied on two), and Model4's 99.365 ± 0.052 (p = 0.78): a tie with
+  Model4 at 720 parameters fewer.
 - After the pool, where the digit's parts are combined, the 20 channels and Model4's three separable
   blocks are kept whole.
 - The schedule: annealing the rate smoothly to a small floor fits the augmented images better than
-  StepLR's drops do (training accuracy 99.35% against 99.22%), and ending the anneal at epoch 12 makes
-  the last three epochs - the three of five the target asks for - the annealed network, still training
-  at a small rate. On validation seeds 1-10 the target's statistic rose from 99.267 ± 0.059 to
-  99.316 ± 0.049 and the worst seed from 99.15 to 99.25 (permutation test of the means p = 0.07; ahead
-  on 7 seeds of 10). On the test set it met the target on 17 of 20 seeds against StepLR's 9 (results/
-  README.md): as many as Model3 with half its parameters, the three misses within 0.05 points of the line.
-- The clean epochs: after the anneal the network has learnt what the rotations and jitter teach; three
-  epochs at the floor on the images as they are let its weights and batch-norm statistics settle on the
-  undistorted digits it is tested on. On validation seeds 1-10 the target's statistic rose from 99.316 to
-  99.328 (worst 99.25 to 99.26; p = 0.62, ahead on six seeds, tied on three): chosen by the rule, but a
-  tie at this noise, as the test set confirmed - 17 of 20 again, the same three seeds missing.
-- It works near its capacity (training accuracy on augmented images about its validation accuracy,
-  99.35% against 99.33% at the last epoch): less regularisation (weight decay 1e-4, no augmentation)
-  and more (2e-4) each scored lower.
+  StepLR's drops do, and ending the anneal at epoch 12 makes the last three epochs - the three of five
+  the target asks for - the annealed network, still training at a small rate; training them on the
+  images as they are settles weights and batch-norm statistics on digits like the test set's.
+- It works near its capacity (training accuracy on augmented images about its validation accuracy):
+  less regularisation (weight decay 1e-4, no augmentation) and more (2e-4, label smoothing) each scored
+  lower on design 1.
+- On the test set (results/README.md) it met the target on 19 of 20 seeds (95% interval 76-99%), test
+  mean over epochs 10-14 99.45 ± 0.04; the one miss, seed 20, stayed within 0.02 points of the line.
+  Design 1 on the same recipe: 17 of 20 (99.44 ± 0.04), its own row there.
 """
 from torch import nn
 
