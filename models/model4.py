@@ -88,8 +88,8 @@ def search_space(trial: "optuna.Trial", recipe: Recipe, fixed: set[str]) -> dict
     return {name: suggest() for name, suggest in space.items() if name not in fixed}
 
 
-def conv_bn_relu(in_channels: int, out_channels: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(in_channels, out_channels, 3, bias=False),
+def conv_bn_relu(in_channels: int, out_channels: int, groups: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(in_channels, out_channels, 3, groups=groups, bias=False),
                          nn.BatchNorm2d(out_channels), nn.ReLU())
 
 
