@@ -56,6 +56,11 @@ def network_changed(record: RunRecord) -> bool:
     return (record.parameters, record.macs_per_image) != current_network(record.model)
 
 
+def as_filed(record: RunRecord) -> bool:
+    """The run was made with its model file as the file stands now: the same network and the same recipe."""
+    return record.model in models.available() and not network_changed(record) and recipe_label(record) == ""
+
+
 def group_name(record: RunRecord) -> str:
     """The row label: runs of one model, one network, one recipe and one way of computing (device; compiled,
     graphed or eager), on one split, are one group (seeds of one experiment). A network changed since shows its size and commit

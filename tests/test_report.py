@@ -10,7 +10,7 @@ from main import main
 from records import EpochRecord, RunRecord, Target, load_record
 from report.pages import SUMMARY_END, SUMMARY_START, write_pages
 from report.plots import column_label
-from report.tables import current_network, group_name, load_runs, reproduce_command, results_table, summary_table
+from report.tables import as_filed, current_network, group_name, load_runs, reproduce_command, results_table, summary_table
 from tests.conftest import ROOT
 
 RESULTS = sorted(path.parent for path in (ROOT / "results").glob("*/metrics.json"))
@@ -20,7 +20,7 @@ RESULTS = sorted(path.parent for path in (ROOT / "results").glob("*/metrics.json
 def test_readme_and_results_page_are_what_the_report_makes_from_results():
     records = [run.record for run in load_runs(RESULTS)]
     summary = (ROOT / "README.md").read_text().split(SUMMARY_START, 1)[1].split(SUMMARY_END, 1)[0]
-    assert summary_table(records) in summary
+    assert summary_table([r for r in records if as_filed(r)]) in summary
     page = (ROOT / "results" / "README.md").read_text()
     assert results_table(records, with_run_ids=True) in page
     for record in records:
@@ -59,8 +59,9 @@ def test_report_from_records_alone(tmp_path, mnist_dir):
     section = page.read_text()
     text = readme.read_text()
     assert text.startswith("intro\n") and text.endswith("outro\n") and "\nold\n" not in text
-    assert ("| model3 (epochs=6) | 7,944 | 2 | 99.41 ± 0.03 | 99.37 ± 0.06 | 99.33 (seed 2) | ≥ 99.40% in 3 of the last 5 "
-            "| 1/2 (50%, 9–91%) |") in text
+    assert "| model" not in text  # model1's run stopped; model3's differ from its file (6 epochs)
+    assert "No completed run yet of model1, model2, model3, model4, model5 as its file now stands." in text
+    assert "(1 group of runs)" in text
     assert section.index("](parameters.png)") < section.index("| model |")  # the picture opens the page
     assert "by `python main.py --report " in section and "EPOCH: 0" in section  # its command; the featured log
     target = "≥ 99.40% in 3 of the last 5"
@@ -73,6 +74,26 @@ def test_report_from_records_alone(tmp_path, mnist_dir):
     for name in ("model3-epochs-6.png", "model1.png", "comparison.png", "parameters.png", "misclassified.png"):
         assert (runs / name).stat().st_size > 1000
     assert write_pages(folders, readme, mnist_dir).read_text() == section
+
+
+def test_readme_shows_each_model_as_its_file_now_stands(tmp_path, mnist_dir):
+    """The top README's picture and rows are the model files' networks and recipes; the results page keeps the other
+    recipes and designs tried."""
+    full = [99.0] * 10 + [99.41, 99.42, 99.40, 99.44, 99.45]
+    runs = tmp_path / "results"
+    folders = [fake_run(runs / f"filed{seed}", "model4", seed, full) for seed in (1, 2)]
+    folders += [fake_run(runs / "lr", "model4", 1, full, recipe={"lr": 0.05}),
+                fake_run(runs / "older", "model4", 1, full, parameters=4720)]
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{SUMMARY_START}\n{SUMMARY_END}\n")
+    section = write_pages(folders, readme, mnist_dir).read_text()
+    text = readme.read_text()
+    assert "| model4 | 4,612 | 2 | 99.45 ± 0.00 | 99.42 ± 0.00 | 99.42 (seed 1) |" in text
+    assert "lr=0.05" not in text and "4,720" not in text and "(2 groups of runs)" in text
+    assert "No completed run yet of model1, model2, model3, model5 as its file now stands." in text
+    assert "](results/frontier.png)" in text and (runs / "frontier.png").stat().st_size > 1000
+    for group in ("| model4 (lr=0.05) |", "| model4 (4,720 parameters at abc) |", "| model4 |"):
+        assert group in section
 
 
 def test_parameters_plot_labels_each_column_with_its_size_and_pass_rate(tmp_path):
