@@ -146,7 +146,8 @@ def summary_section(runs: list[Run]) -> str:
         "Generated from the run records in [`results/`](results/) by `python main.py --report`: each model as its "
         "file now stands (network and recipe). " + provenance_line(runs) + " The results page "
         "[results/README.md](results/README.md) has every run, its reproduce command, the plots, each model's notes"
-        + (f", and the other recipes and designs tried ({others} group{'s' * (others > 1)} of runs)." if others else "."),
+        + (f", and the other recipes and designs tried ({others} group{'s' * (others > 1)} of runs)."
+           if others else "."),
         "",
     ]
     if any(run.record.epochs for run in filed):
