@@ -8,6 +8,7 @@ import models
 from configs import config_for
 from data.loaders import LoaderSettings, make_loaders
 from run_experiments import run_experiment
+from settings import SGDRecipe
 from training import evaluate
 from training.loops import training_loss
 from training.checkpoint import load_state
@@ -35,7 +36,8 @@ def test_the_average_follows_each_step_with_its_decay():
 
 @pytest.mark.parametrize("warmup", [0.25, 0.5])
 def test_one_cycle_rises_to_lr_over_the_warmup_then_falls_to_nearly_0_with_the_momentum_fixed(warmup):
-    recipe = models.get_recipe("model3").with_overrides({"schedule": "one-cycle", "warmup": warmup, "epochs": 4})
+    recipe = models.get_recipe("model3").with_overrides({"schedule": "one-cycle", "warmup": warmup, "epochs": 4,
+                                                          "cycle_epochs": 0, "floor": 1e-5})  # the cycle: the run
     method = sgd(models.get_model("model3"), recipe, batches_per_epoch=10)
     assert method.step == "batch" and method.epoch_scheduler is None
     rates, momenta = [], []
@@ -68,7 +70,7 @@ def test_one_cycle_ends_at_its_floor_and_holds_it_after_a_shorter_cycle(cycle_ep
 
 
 def test_step_lr_is_the_default_schedule_stepped_per_epoch():
-    recipe = models.get_recipe("model3")
+    recipe = SGDRecipe(epochs=4, batch_size=8, lr=0.1, momentum=0.9, step_size=1, gamma=0.5, augment=False)
     method = sgd(models.get_model("model3"), recipe, batches_per_epoch=10)
     assert recipe.schedule == "step" and method.batch_scheduler is None
     assert isinstance(method.epoch_scheduler, torch.optim.lr_scheduler.StepLR)
@@ -132,7 +134,7 @@ def test_clean_epochs_train_the_last_epochs_on_the_images_as_they_are(mnist_dir,
                             data_dir=str(mnist_dir), out=str(tmp_path / name), progress=False)
         return [(e.train_loss, e.eval_acc) for e in run_experiment(config, quiet=True).epochs]
 
-    augmented, plain = epochs("augmented", augment=True), epochs("plain", augment=False)
+    augmented, plain = epochs("augmented", augment=True, clean_epochs=0), epochs("plain", augment=False)
     last_clean = epochs("last-clean", augment=True, clean_epochs=1)
     assert last_clean[0] == augmented[0] and last_clean[1] != augmented[1]
     assert epochs("all-clean", augment=True, clean_epochs=2) == plain  # the same draws, no augmentation

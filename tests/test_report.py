@@ -180,11 +180,11 @@ def test_compiled_and_eager_runs_are_their_own_rows_and_reproduce_as_made(tmp_pa
 
 def test_settings_a_runs_schedule_does_not_read_neither_split_rows_nor_enter_its_command(tmp_path):
     full = [99.0] * 10 + [99.41, 99.42, 99.40, 99.44, 99.45]
-    step_lr = load_record(fake_run(tmp_path / "s", "model3", 1, full, recipe={"cycle_epochs": 12, "floor": 0.01}))
-    one_cycle = load_record(fake_run(tmp_path / "o", "model3", 1, full,
-                                     recipe={"schedule": "one-cycle", "cycle_epochs": 12, "step_size": 5}))
-    assert group_name(step_lr) == "model3"
-    assert reproduce_command(step_lr) == "python main.py --models model3 --seeds 1 --compile off"
-    assert group_name(one_cycle) == "model3 (schedule=one-cycle cycle_epochs=12)"
-    assert reproduce_command(one_cycle) == ("python main.py --models model3 --seeds 1 --schedule one-cycle "
-                                            "--cycle-epochs 12 --compile off")
+    one_cycle = load_record(fake_run(tmp_path / "o", "model3", 1, full, recipe={"step_size": 5, "gamma": 0.5}))
+    step_lr = load_record(fake_run(tmp_path / "s", "model3", 1, full,
+                                   recipe={"schedule": "step", "step_size": 5, "cycle_epochs": 9, "floor": 0.01}))
+    assert group_name(one_cycle) == "model3"
+    assert reproduce_command(one_cycle) == "python main.py --models model3 --seeds 1 --compile off"
+    assert group_name(step_lr) == "model3 (schedule=step step_size=5)"
+    assert reproduce_command(step_lr) == ("python main.py --models model3 --seeds 1 --schedule step --step-size 5 "
+                                          "--compile off")
