@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 import warnings
-from dataclasses import MISSING, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -30,9 +30,9 @@ import models
 from files import atomic_write_bytes
 from parallel import Worker, run_in_workers
 from records import RunRecord, format_duration
-from configs import config_for
+from configs import config_for, make_config
 from run_experiments import Pruned, run_experiment
-from settings import ConfigError, Recipe, SGDRecipe, declared, format_value
+from settings import ConfigError, Recipe, SGDRecipe, declared, format_value, recorded_values
 from stats import SCORE_TEXT, SCORES
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial is ours to print
@@ -89,10 +89,16 @@ class Study:
     overrides: dict[str, Any] = field(default_factory=dict)  # recipe fields fixed from the command line
     run_settings: dict[str, Any] = field(default_factory=dict)
     score: str = "mean"  # the statistic over seeds (SCORES)
+    # The model file's recipe when the study began, kept with the study: every trial starts from it, so a study
+    # continued after the file changed still searches around one recipe. Empty: the file's recipe now.
+    base_recipe: dict[str, Any] = field(default_factory=dict)
 
     @property
     def recipe(self) -> Recipe:
-        return models.get_recipe(self.model).with_overrides(self.overrides)
+        """The recipe every trial starts from: the study's base recipe with the fields fixed on its command line."""
+        current = models.get_recipe(self.model)
+        base = type(current)(**recorded_values(type(current), self.base_recipe)) if self.base_recipe else current
+        return base.with_overrides(self.overrides)
 
     @property
     def score_window(self) -> int:
@@ -124,7 +130,7 @@ class Study:
         return {"model": self.model, "name": self.name, "storage": self.storage, "trials": self.trials,
                 "seeds": list(self.seeds), "prune_after": self.prune_after, "overrides": self.overrides,
                 "run_settings": {k: v for k, v in self.run_settings.items() if k not in ("out", "data_dir")},
-                "score": self.score, "score_text": self.score_text}
+                "score": self.score, "score_text": self.score_text, "recipe": self.base_recipe}
 
     @property
     def score_text(self) -> str:
@@ -161,12 +167,32 @@ def make_study(model: str, trials: int, seeds: list[int], out: str, name: str | 
     folder.mkdir(parents=True, exist_ok=True)
     for attempt in range(3):  # workers starting together on a new database race to create its tables
         try:
-            study.load()
-            return study
+            optuna_study = study.load()
+            break
         except Exception as error:  # what a storage raises differs by backend: any failure to open it is bad input
             detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             time.sleep(1 + attempt)
-    raise ConfigError(f"--storage {study.where}: cannot open it ({detail})")
+    else:
+        raise ConfigError(f"--storage {study.where}: cannot open it ({detail})")
+    return replace(study, base_recipe=base_recipe(optuna_study, model))
+
+
+def base_recipe(optuna_study: optuna.Study, model: str) -> dict[str, Any]:
+    """The recipe the study began from, as its storage keeps it for every worker on any machine; a new study (or one
+    from before studies kept it) begins from the model file's recipe now."""
+    kept = optuna_study.user_attrs.get("recipe")
+    if kept is None:
+        kept = json.loads(json.dumps(asdict(models.get_recipe(model))))  # as the storage will return it
+        optuna_study.set_user_attr("recipe", kept)
+    return kept
+
+
+def recipe_changes(study: Study) -> str:
+    """The fields where the model file's recipe now differs from the study's ('' where it does not)."""
+    current = models.get_recipe(study.model).with_overrides(study.overrides)
+    began, now = asdict(study.recipe), asdict(current)
+    return " ".join(f"{name}={format_value(began[name])} (now {format_value(now[name])})"
+                    for name in began if began[name] != now[name])
 
 
 def trial_score(records: list[RunRecord], window: int, score: str = "mean") -> float:
@@ -189,9 +215,10 @@ def run_trial(study: Study, trial: optuna.Trial, thread_share: Callable[[], int]
             raise Pruned(f"pruned at epoch {epoch.epoch} (validation {epoch.eval_acc:.2f}%)")
 
     records = []
+    recipe = study.recipe.with_overrides(params)
+    run = {key: value for key, value in study.run_settings.items() if value is not None}
     for index, seed in enumerate(study.seeds):
-        config = config_for(study.model, seed, params | study.overrides, validation=True, progress=False,
-                            **(study.run_settings | {"out": str(folder)}))
+        config = make_config(study.model, seed, recipe, run | {"out": str(folder), "validation": True, "progress": False})
         record = run_experiment(config, quiet=True, thread_share=thread_share, on_epoch=report_epoch if index == 0 else None)
         if record.status == "pruned":
             raise optuna.TrialPruned(record.reason)
@@ -326,6 +353,10 @@ def tune(study: Study, jobs: int = 1) -> int:
     print(f"Study {study.name!r} in {study.where}: {already} of {study.trials} trials done or running; "
           f"{study.score_text}, on the validation split (the test set is never read); "
           f"pruning after epoch {study.prune_after}.", flush=True)
+    changed = recipe_changes(study)
+    if changed:
+        print(f"Its trials start from the recipe it began with, not models/{study.model}.py's now: {changed}.",
+              flush=True)
     try:
         if jobs > 1:
             run_in_workers(_work_in_worker, [study] * jobs, jobs, lambda done: None)
@@ -414,4 +445,5 @@ def load_study(folder: Path) -> Study:
     value = json.loads((Path(folder) / STUDY_FILE).read_text())
     score = value["score"] if value.get("score") in SCORES else "mean"  # studies from before --score took the mean
     return Study(value["model"], value["name"], Path(folder), value["storage"], value["trials"],
-                 tuple(value["seeds"]), value["prune_after"], value["overrides"], value["run_settings"], score)
+                 tuple(value["seeds"]), value["prune_after"], value["overrides"], value["run_settings"], score,
+                 value.get("recipe", {}))  # studies from before the base recipe was kept: the file's recipe now

@@ -64,6 +64,21 @@ def test_a_tiny_study_end_to_end_never_reads_the_test_set(tmp_path, mnist_dir, m
         assert (study.folder / name).stat().st_size > 500
 
 
+def test_a_study_continued_after_the_model_file_changed_keeps_the_recipe_it_began_with(tmp_path, mnist_dir,
+                                                                                       monkeypatch, capsys):
+    began = tiny_study(tmp_path, mnist_dir, trials=1).recipe
+    file_recipe = models.get_recipe
+    monkeypatch.setattr(models, "get_recipe", lambda name: file_recipe(name).with_overrides({"floor": 0.01}))
+    continued = tiny_study(tmp_path, mnist_dir, trials=1)
+    assert continued.recipe == began and began.floor != 0.01
+    assert tune.tune(continued) == 0
+    assert f"not models/model3.py's now: floor={began.floor:g} (now 0.01)." in capsys.readouterr().out
+    [record] = records_of(continued.folder)
+    assert record["config"]["floor"] == began.floor
+    assert tune.load_study(continued.folder).recipe == began  # --report reads it from study.json
+    assert tiny_study(tmp_path, mnist_dir, name="fresh").recipe.floor == 0.01  # a new study: the file's recipe now
+
+
 @pytest.mark.parametrize("score", [None, "mean"])
 def test_the_score_is_the_worst_seed_for_k_of_n_targets_or_as_asked(tmp_path, mnist_dir, score):
     # Every searched field fixed: a recipe drawn at random may diverge to the same constant guess on both
