@@ -13,25 +13,33 @@ the ten classes. Every block is convolution, batch norm, ReLU; one Dropout(0.05)
 The receptive field at the output is 28 pixels, the whole digit.
 
 Recipe:
-SGD with momentum and StepLR, as published, with the settings a recipe search found on the
-validation split (trial 15 of results/tuning/model3-tune: lr 0.88, momentum 0.83, batch 64, the rate
-multiplied by 0.147 every 4 epochs), ColorJitter + RandomRotation(±7°) augmentation, and weight decay
-1.5e-4, taken from Model4's design and confirmed on validation (results/tuning/model3-confirm). How
-each step was chosen, and against what, is in results/tuning/README.md. The published recipe (lr 0.5,
-momentum 0.9, no weight decay, StepLR every 6 epochs by 0.1, batch 128) is `PUBLISHED_RECIPE`; its
-runs are their own rows.
+SGD with momentum, with the settings a recipe search found on the validation split (trial 15 of
+results/tuning/model3-tune: lr 0.88, momentum 0.83, batch 64), ColorJitter + RandomRotation(±7°)
+augmentation, weight decay 1.5e-4 (Model4's, confirmed on validation in results/tuning/model3-confirm)
+and Model4's one-cycle schedule: the rate rises from lr / 25 to lr over the first 3 epochs, falls
+along a cosine to lr x 0.003 at the end of epoch 12 and holds there for the last three epochs, which
+train on the images as they are (`clean_epochs=3`). The schedule replaced StepLR (the rate times 0.147
+every 4 epochs; `--schedule step --clean-epochs 0` trains it). How each step was chosen, and against
+what, is in results/tuning/README.md. The published recipe (lr 0.5, momentum 0.9, no weight decay,
+StepLR every 6 epochs by 0.1, batch 128) is `PUBLISHED_RECIPE`; its runs are their own rows.
 
 Why these settings:
 - Weight decay matters with batch norm: the convolutions feed batch norm, so their scale does not
   change the output. Without weight decay their norms grow under a large learning rate and the
-  effective step shrinks by itself, leaving the StepLR drops little to anneal; a little weight decay
-  keeps the effective step, and the gain shows after the drops.
-- Batch 64 takes twice the steps per epoch of batch 128; with drops every 4 epochs the last 3
-  epochs run at a rate about 300 times smaller than the first, so the target's last 5 epochs are
-  spent at small, settled rates.
-- Tried over validation seeds 1-10 and not kept (records and figures in
+  effective step shrinks by itself, leaving the schedule little to anneal; a little weight decay
+  keeps the effective step, and the gain shows once the rate falls.
+- The schedule: annealing smoothly to a small floor by epoch 12 makes the last three epochs - the
+  three of five the target asks for - the annealed network, and training them on undistorted images
+  settles its weights and batch-norm statistics on digits like the test set's. It was chosen for
+  Model4 and then measured here against StepLR over validation seeds 1-10, by a rule written before
+  the runs: the target's statistic (the third-best of the last five epochs) rose from 99.313 ± 0.035
+  to 99.379 ± 0.056, the worst seed from 99.26 to 99.29 (permutation test p = 0.006, ahead on 7
+  seeds of 10). On the test set it met the target on 20 of 20 seeds against StepLR's 17 of 20
+  (results/README.md, each its own row); two of the 20 held it with no margin (99.40 exactly in
+  three of their last five epochs).
+- Tried over validation seeds 1-10 under StepLR and not kept (records and figures in
   results/tuning/model3-method): a moving average of the weights (`--ema-decay 0.999`) and random
-  shifts and zooms (`--translate 0.1 --scale 0.1`) tied the method as it is; label smoothing
+  shifts and zooms (`--translate 0.1 --scale 0.1`) tied the method of the time; label smoothing
   (`--label-smoothing 0.1`) and a longer tail at small rates (`--step-size 3`) lost to it. The shifts,
   the smoothing and the tail each cost training accuracy: at this size the network is short of
   capacity, and anything that regularises or anneals sooner takes from what it can fit.

@@ -64,8 +64,9 @@ def featured_model(folder: Path) -> str | None:
 
 
 def featured_runs(runs: list[Run], model: str) -> list[Run]:
-    """The featured model's runs with the recipe of its file, if any; else all of its runs."""
-    return by_group(runs).get(model) or [run for run in runs if run.record.model == model]
+    """The featured model's runs as its file now stands, if any; else all of its runs."""
+    runs = [run for run in runs if run.record.model == model]
+    return [run for run in runs if as_filed(run.record)] or runs
 
 
 def best_log(group: list[Run]) -> str:
