@@ -55,6 +55,21 @@ def test_one_cycle_rises_to_lr_over_the_warmup_then_falls_to_nearly_0_with_the_m
     assert set(momenta) == {recipe.momentum}
 
 
+@pytest.mark.parametrize("steps, warmup", [(4, 0.25), (2, 0.5), (10, 0.1), (1, 0.25)])
+def test_one_cycle_over_a_few_steps_with_a_one_step_warmup_trains(steps, warmup):
+    """A short run (one epoch of a few batches) whose warmup is a single step: OneCycleLR alone divides by zero."""
+    recipe = models.get_recipe("model3").with_overrides({"schedule": "one-cycle", "warmup": warmup, "epochs": 1})
+    method = sgd(models.get_model("model3"), recipe, batches_per_epoch=steps)
+    rates = []
+    for _ in range(steps):
+        rates.append(method.lr)
+        method.optimizer.step()
+        method.batch_scheduler.step()
+    assert all(0 < rate <= recipe.lr for rate in rates)
+    if steps > 1:
+        assert max(rates) == pytest.approx(recipe.lr)
+
+
 @pytest.mark.parametrize("cycle_epochs, cycle_steps", [(3, 30), (9, 40)])  # a cycle longer than the run: the run
 def test_one_cycle_ends_at_its_floor_and_holds_it_after_a_shorter_cycle(cycle_epochs, cycle_steps):
     recipe = models.get_recipe("model3").with_overrides({"schedule": "one-cycle", "epochs": 4,

@@ -87,8 +87,11 @@ def sgd(model: nn.Module, recipe: SGDRecipe, batches_per_epoch: int) -> Training
     if recipe.schedule == "one-cycle":
         # The momentum stays the recipe's: cycling it against the rate would make it a second schedule to tune.
         cycle_epochs = min(recipe.cycle_epochs or recipe.epochs, recipe.epochs)
-        scheduler = OneCycleThenHold(optimizer, max_lr=recipe.lr, total_steps=cycle_epochs * batches_per_epoch,
-                                     pct_start=recipe.warmup, div_factor=ONE_CYCLE_DIV_FACTOR,
+        steps = cycle_epochs * batches_per_epoch
+        # OneCycleLR divides by the warmup's steps less one: a warmup of exactly one step (a short smoke run) takes two.
+        warmup = 2 / steps if recipe.warmup * steps - 1 == 0 and steps >= 2 else recipe.warmup
+        scheduler = OneCycleThenHold(optimizer, max_lr=recipe.lr, total_steps=steps,
+                                     pct_start=warmup, div_factor=ONE_CYCLE_DIV_FACTOR,
                                      final_div_factor=1 / (ONE_CYCLE_DIV_FACTOR * recipe.floor), cycle_momentum=False)
         return TrainingMethod(optimizer, scheduler, step="batch", average=average,
                               label_smoothing=recipe.label_smoothing)
