@@ -12,7 +12,7 @@ from configs import config_for
 from settings import ConfigError
 from training import TrainingStep, train_epoch
 from training.graphs import GraphedStep, TrainingState, why_not_graphed
-from training.optim import TrainingMethod, exponential_average
+from training.optim import TrainingMethod, exponential_average, sgd
 from training.precision import Precision
 
 CPU = torch.device("cpu")
@@ -86,6 +86,30 @@ def test_the_graphed_rate_is_a_tensor_the_schedule_fills_in_place():
     assert optimizer.param_groups[0]["lr"] is rate and rate.item() == 0.25
     assert TrainingMethod(optimizer, scheduler).lr == 0.25
     assert step.loss.shape == () and step.output.shape == (8, 10)
+
+
+def test_the_one_cycle_schedule_fills_the_graphed_rate_in_place_every_batch_and_holds_its_floor():
+    """Model3's one-cycle recipe, its cycle 12 batches here, stepped 14 times: the graphed step's rate tensor is the
+    one the schedule fills, and it takes the eager schedule's rates (rounded to float32), the floor held at the end."""
+    recipe = models.get_recipe("model3").with_overrides({"epochs": 2})
+
+    def rates(graphed: bool) -> list[float]:
+        model = small_net()
+        method = sgd(model, recipe, batches_per_epoch=6)
+        if graphed:
+            GraphedStep(TrainingStep(model, method.optimizer, Precision("fp32", CPU)), torch.zeros(8, 1, 28, 28),
+                        torch.zeros(8, dtype=torch.long), graph=RerunGraph(model, method.optimizer))
+        rate, seen = method.optimizer.param_groups[0]["lr"], []
+        for _ in range(14):
+            seen.append(method.lr)
+            method.optimizer.step()
+            method.batch_scheduler.step()
+        assert not graphed or method.optimizer.param_groups[0]["lr"] is rate
+        return seen
+
+    eager, graphed = rates(graphed=False), rates(graphed=True)
+    assert graphed == pytest.approx(eager, rel=1e-6) and len(set(eager)) > 10
+    assert eager[-3:] == pytest.approx([recipe.lr * recipe.floor] * 3)
 
 
 def test_what_cannot_be_captured_is_named():
