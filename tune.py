@@ -217,8 +217,9 @@ def run_trial(study: Study, trial: optuna.Trial, thread_share: Callable[[], int]
     records = []
     recipe = study.recipe.with_overrides(params)
     run = {key: value for key, value in study.run_settings.items() if value is not None}
+    run |= {"out": str(folder), "validation": True, "progress": False}
     for index, seed in enumerate(study.seeds):
-        config = make_config(study.model, seed, recipe, run | {"out": str(folder), "validation": True, "progress": False})
+        config = make_config(study.model, seed, recipe, run)
         record = run_experiment(config, quiet=True, thread_share=thread_share, on_epoch=report_epoch if index == 0 else None)
         if record.status == "pruned":
             raise optuna.TrialPruned(record.reason)

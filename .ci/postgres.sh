@@ -1,4 +1,5 @@
-# Sourced by .ci/run: a throwaway PostgreSQL server for the study test, on 127.0.0.1, stopped when CI exits.
+# Sourced by .ci/run: a throwaway PostgreSQL server for the study test, on 127.0.0.1, stopped and its data
+# removed when CI exits.
 # Installs the Debian package where no server is installed and we may; otherwise the test says it was skipped.
 start_postgres() {
     local bin
@@ -26,7 +27,7 @@ start_postgres() {
         echo "CI: PostgreSQL did not start (see $dir); its study test will be skipped"
         return 0
     }
-    trap "${as[*]} $bin/pg_ctl -D $dir/data -m fast stop > /dev/null" EXIT
+    trap "${as[*]} $bin/pg_ctl -D $dir/data -m fast stop > /dev/null; rm -rf $dir" EXIT
     export MNIST8K_POSTGRES_URL="postgresql://postgres@127.0.0.1:$port/studies"
     echo "CI: PostgreSQL $("$bin/postgres" --version | awk '{print $3}') at $MNIST8K_POSTGRES_URL"
 }

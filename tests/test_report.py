@@ -10,7 +10,8 @@ from main import main
 from records import EpochRecord, RunRecord, Target, load_record
 from report.pages import SUMMARY_END, SUMMARY_START, write_pages
 from report.plots import column_label
-from report.tables import as_filed, current_network, group_name, load_runs, reproduce_command, results_table, summary_table
+from report.tables import (as_filed, current_network, group_name, load_runs, reproduce_command, results_table,
+                           summary_table)
 from tests.conftest import ROOT
 
 RESULTS = sorted(path.parent for path in (ROOT / "results").glob("*/metrics.json"))
