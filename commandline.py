@@ -8,11 +8,13 @@ from typing import Any
 from settings import (ConfigError, ExperimentConfig, Recipe, SGDRecipe, declared, flag_of, format_value,
                       idle_settings, recorded_values, without_none)
 
-def add_setting_flags(group: Any, cls: type, recipe: bool, skip: tuple[str, ...] = ()) -> None:
-    """One flag per declared field of `cls`. Recipe flags default to None: "keep the model's recipe"."""
+def add_setting_flags(group: Any, cls: type, recipe: bool, names: tuple[str, ...] | None = None,
+                      skip: tuple[str, ...] = ()) -> None:
+    """One flag per declared field of `cls` (or of those in `names`). Recipe flags default to None: "keep the
+    model's recipe"."""
     kinds = typing.get_type_hints(cls)
     for f in declared(cls):
-        if f.name in skip:
+        if f.name in skip or (names is not None and f.name not in names):
             continue
         kind = without_none(kinds[f.name])
         shown = "the recipe's" if recipe else format_value(f.default) if f.default is not None else "none"
@@ -78,8 +80,12 @@ def as_flag(f: Field, value: Any) -> str:
 
 
 def command_line(model: str, seed: int, recorded: dict[str, Any], current: Recipe) -> str:
-    """The main.py command that repeats a run from its recorded config: the model's current recipe plus what differs."""
+    """The main.py command that repeats a run from its recorded config: the named recipe it started from (`current`,
+    the model file's now) plus what differs."""
     words = [f"python main.py --models {model} --seeds {seed}"]
+    run = {f.name: f for f in declared(ExperimentConfig) if f.name not in ("seed", "out", "data_dir")}
+    if recorded.get("recipe_name", run["recipe_name"].default) != run["recipe_name"].default:
+        words.append(as_flag(run.pop("recipe_name"), recorded["recipe_name"]))
     named = {f.name for f in declared(SGDRecipe)}
     values = recorded_values(type(current), recorded)
     idle = idle_settings(values)
@@ -87,8 +93,8 @@ def command_line(model: str, seed: int, recorded: dict[str, Any], current: Recip
         value, now = values.get(f.name, MISSING), getattr(current, f.name)
         if value is not MISSING and value != now and f.name not in idle:
             words.append(as_flag(f, value) if f.name in named else f"--set {f.name}={format_value(value)}")
-    for f in declared(ExperimentConfig):
+    for f in run.values():
         value = recorded.get(f.name, f.default)
-        if f.name not in ("seed", "out", "data_dir") and value != f.default:
+        if value != f.default:
             words.append(as_flag(f, value))
     return " ".join(words)

@@ -79,12 +79,13 @@ def make_config(model: str, seed: int, recipe: Recipe, run_settings: dict[str, A
 
 def config_for(model: str, seed: int = 1, recipe_overrides: dict[str, Any] | None = None,
                **run_settings: Any) -> ExperimentConfig:
-    """The model's recipe with `recipe_overrides` applied (None values keep the recipe's), and the run settings
+    """The model's recipe (its default, or the one `recipe_name` names) with `recipe_overrides` applied (None values keep the recipe's), and the run settings
     (None values keep their defaults)."""
     name = models.canonical_name(model)
     changes = {key: value for key, value in (recipe_overrides or {}).items() if value is not None}
     run = {key: value for key, value in run_settings.items() if value is not None}
-    return make_config(name, seed, models.get_recipe(name).with_overrides(changes), run)
+    recipe = models.get_recipe(name, run.get("recipe_name", models.DEFAULT_RECIPE))
+    return make_config(name, seed, recipe.with_overrides(changes), run)
 
 
 def config_from_record(recorded: dict[str, Any], data_dir: str | None = None) -> ExperimentConfig:

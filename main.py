@@ -54,13 +54,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seeds", nargs="+", metavar="N|A-B", default=["1"],
                         help="random seeds and ranges of them (1-20 is 1, 2, ..., 20); each model runs once per "
                              "seed (default: 1)")
-    recipe = parser.add_argument_group("recipe", "override the model's recipe (SGD with momentum on a StepLR or "
-                                       "one-cycle schedule, unless the model file names its own training method)")
+    recipe = parser.add_argument_group("recipe", "pick one of the model's named recipes and override its fields (SGD "
+                                       "with momentum on a StepLR or one-cycle schedule, unless the model file names "
+                                       "its own training method)")
+    add_setting_flags(recipe, ExperimentConfig, recipe=False, names=("recipe_name",))
     add_setting_flags(recipe, SGDRecipe, recipe=True)
     recipe.add_argument("--set", action="append", metavar="NAME=VALUE",
                         help="set any field of the model's recipe, e.g. --set momentum=0.8 (repeatable)")
     run = parser.add_argument_group("run", "where and how the runs go")
-    add_setting_flags(run, ExperimentConfig, recipe=False, skip=("seed",))
+    add_setting_flags(run, ExperimentConfig, recipe=False, skip=("seed", "recipe_name"))
     run.add_argument("--jobs", type=positive_int, default=1,
                      help="run the experiments N at a time in worker processes sharing the CPU cores (default: 1)")
     search = parser.add_argument_group("recipe search", "--tune: an Optuna study on the validation split "

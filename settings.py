@@ -221,6 +221,9 @@ class ExperimentConfig:
     model: str
     seed: int = setting(1, help="random seed: the weights, data order, augmentation and dropout", check=SEED,
                         flag="--seeds")
+    recipe_name: str = setting("default", flag="--recipe",
+                               help="which of the model file's named recipes the run starts from: default, or one "
+                                    "its RECIPES names (Model3: published, the published project's settings; step)")
     recipe: Recipe
     device: str = setting("auto", help="where to train; auto takes CUDA, then MPS, then the CPU", choices=DEVICES)
     data_dir: str | None = setting(None, help="folder holding MNIST/raw, fetched and verified if missing "

@@ -93,10 +93,14 @@ class Study:
     # continued after the file changed still searches around one recipe. Empty: the file's recipe now.
     base_recipe: dict[str, Any] = field(default_factory=dict)
 
+    def file_recipe(self) -> Recipe:
+        """The model file's recipe now, of the name the study was given (`--recipe`; the default)."""
+        return models.get_recipe(self.model, self.run_settings.get("recipe_name", models.DEFAULT_RECIPE))
+
     @property
     def recipe(self) -> Recipe:
         """The recipe every trial starts from: the study's base recipe with the fields fixed on its command line."""
-        current = models.get_recipe(self.model)
+        current = self.file_recipe()
         base = type(current)(**recorded_values(type(current), self.base_recipe)) if self.base_recipe else current
         return base.with_overrides(self.overrides)
 
@@ -155,8 +159,8 @@ def make_study(model: str, trials: int, seeds: list[int], out: str, name: str | 
     if not name.replace("-", "").replace("_", "").isalnum():
         raise ConfigError(f"--study must be letters, digits, - and _, got {name!r}")
     folder = Path(out) / name
-    recipe = models.get_recipe(model).with_overrides(overrides)
     run_settings = {key: value for key, value in run_settings.items() if key != "validation"}  # always on
+    recipe = models.get_recipe(model, run_settings.get("recipe_name", models.DEFAULT_RECIPE)).with_overrides(overrides)
     study = Study(model, name, folder, storage, trials, tuple(seeds),
                   prune_after if prune_after is not None else recipe.epochs // 2 + 1, overrides, run_settings,
                   score or default_score(model))
@@ -174,22 +178,22 @@ def make_study(model: str, trials: int, seeds: list[int], out: str, name: str | 
             time.sleep(1 + attempt)
     else:
         raise ConfigError(f"--storage {study.where}: cannot open it ({detail})")
-    return replace(study, base_recipe=base_recipe(optuna_study, model))
+    return replace(study, base_recipe=base_recipe(optuna_study, study.file_recipe()))
 
 
-def base_recipe(optuna_study: optuna.Study, model: str) -> dict[str, Any]:
+def base_recipe(optuna_study: optuna.Study, file_recipe: Recipe) -> dict[str, Any]:
     """The recipe the study began from, as its storage keeps it for every worker on any machine; a new study (or one
     from before studies kept it) begins from the model file's recipe now."""
     kept = optuna_study.user_attrs.get("recipe")
     if kept is None:
-        kept = json.loads(json.dumps(asdict(models.get_recipe(model))))  # as the storage will return it
+        kept = json.loads(json.dumps(asdict(file_recipe)))  # as the storage will return it
         optuna_study.set_user_attr("recipe", kept)
     return kept
 
 
 def recipe_changes(study: Study) -> str:
     """The fields where the model file's recipe now differs from the study's ('' where it does not)."""
-    current = models.get_recipe(study.model).with_overrides(study.overrides)
+    current = study.file_recipe().with_overrides(study.overrides)
     began, now = asdict(study.recipe), asdict(current)
     return " ".join(f"{name}={format_value(began[name])} (now {format_value(now[name])})"
                     for name in began if began[name] != now[name])

@@ -1,14 +1,15 @@
-"""Model registry: every `models/modelN.py` holding `class ModelN` and a `RECIPE` is a model.
+"""Model registry: every file `models/modelN.py` is a model, found by its name (it holds `class ModelN`).
 
-A model file is a whole experiment: the network, its `RECIPE` (a settings.Recipe), optionally the
-`PUBLISHED_RECIPE` it replaced (the report names runs made with it), its
+A model file is a whole experiment: the network, its `RECIPE` (a settings.Recipe: the default), optionally
+`RECIPES`, more recipes by name (`published`: the published project's settings; `--recipe NAME` picks one), its
 `TARGET` (a records.Target), its `configure_optimizers` (else SGD with momentum on a StepLR or one-cycle
 schedule, training/optim.py), its `search_space` for `--tune`, and its notes as the docstring.
 
     import models
-    models.available()            # ['model1', 'model2', 'model3', 'model4']
-    models.get_model("model3")    # also "Model3" or "3"; a fresh instance each call
-    models.get_recipe("model3")   # its training recipe
+    models.available()                         # ['model1', 'model2', 'model3', 'model4', 'model5']
+    models.get_model("model3")                 # also "Model3" or "3"; a fresh instance each call
+    models.get_recipe("model3")                # its default recipe
+    models.get_recipe("model3", "published")   # one of its named recipes
 """
 import importlib
 import re
@@ -26,6 +27,9 @@ if TYPE_CHECKING:
 
 MODELS_DIR = Path(__file__).parent
 _FILE_PATTERN = re.compile(r"model(\d+)\.py")
+
+
+DEFAULT_RECIPE = "default"  # the name of a model file's `RECIPE`
 
 
 class UnknownModelError(ConfigError):
@@ -56,13 +60,18 @@ def get_model(name: str | int) -> "nn.Module":
     return getattr(_module(canonical), canonical.capitalize())()
 
 
-def get_recipe(name: str | int) -> "Recipe":
-    return _module(name).RECIPE
+def named_recipes(name: str | int) -> "dict[str, Recipe]":
+    """The model file's recipes by name: `RECIPE` as "default" first, then its `RECIPES` in their order."""
+    module = _module(name)
+    return {DEFAULT_RECIPE: module.RECIPE, **getattr(module, "RECIPES", {})}
 
 
-def get_published_recipe(name: str | int) -> "Recipe | None":
-    """The recipe as first published, where the file's `RECIPE` has since changed (`PUBLISHED_RECIPE`)."""
-    return getattr(_module(name), "PUBLISHED_RECIPE", None)
+def get_recipe(name: str | int, recipe: str = DEFAULT_RECIPE) -> "Recipe":
+    """One of the model file's recipes by name; a name it lacks is a ConfigError that lists the ones it has."""
+    recipes = named_recipes(name)
+    if recipe not in recipes:
+        raise ConfigError(f"{canonical_name(name)} has no recipe {recipe!r} (its recipes: {', '.join(recipes)})")
+    return recipes[recipe]
 
 
 def get_target(name: str | int) -> "Target | None":

@@ -33,7 +33,7 @@ to lr over the first 3 epochs, falls along a cosine to lr x 0.003 at the end of 
 there for the last three epochs - the three the target needs - on the training images as they are,
 without the rotations and jitter (`clean_epochs=3`). Both choices were made on the validation split:
 the weight decay against Model3's, the schedule against StepLR (the rate times 0.147 every 4 epochs,
-`--schedule step --clean-epochs 0`), over ten seeds each.
+`--recipe step`), over ten seeds each.
 
 Why it works:
 - No dropout: at this size the network underfits (train accuracy on augmented images below
@@ -55,50 +55,17 @@ Why it works:
 How it was designed - every candidate a commit, scored on validation, and what each taught - is in
 results/tuning/README.md, with the records in results/tuning/model4-design.
 """
-from typing import TYPE_CHECKING, Any
-
 import torch.nn.functional as F
 from torch import nn
 
+from models.blocks import conv_bn_relu, separable_bn_relu
+from models.recipes import ONE_CYCLE, STEP, one_cycle_search_space
 from records import Target
-from settings import Recipe, SGDRecipe
 
-if TYPE_CHECKING:
-    import optuna
-
-# Model3's searched recipe with more weight decay (no dropout here), on a one-cycle schedule that anneals by epoch 12
-# and holds its floor, on the images as they are, for the three epochs the target reads (see the notes). step_size
-# and gamma are the StepLR recipe it replaced: `--schedule step --clean-epochs 0` trains that one.
-RECIPE = SGDRecipe(epochs=15, batch_size=64, lr=0.8801502858461098, momentum=0.8285934066041577,
-                   weight_decay=1.5e-4, step_size=4, gamma=0.1466624901477834, augment=True,
-                   schedule="one-cycle", cycle_epochs=12, floor=0.003, clean_epochs=3)
+RECIPE = ONE_CYCLE  # Model3's searched recipe with more weight decay (no dropout here), on one-cycle: see the notes
+RECIPES = {"step": STEP}  # the StepLR recipe it replaced
 TARGET = Target(99.40, hits=3, window=5)  # Model3's target, with fewer parameters
-
-
-def search_space(trial: "optuna.Trial", recipe: Recipe, fixed: set[str]) -> dict[str, Any]:
-    """Model3's region for the rate, weight decay and momentum, widened a little each way (a small model has no
-    spare trials for the far corners), and the cycle's shape: how long it rises, and where it ends."""
-    space = {
-        "lr": lambda: trial.suggest_float("lr", 0.3, 1.5, log=True),
-        "weight_decay": lambda: trial.suggest_float("weight_decay", 5e-5, 3e-4, log=True),
-        "momentum": lambda: trial.suggest_float("momentum", 0.75, 0.9),
-        "warmup": lambda: trial.suggest_float("warmup", 0.1, 0.4),
-        "cycle_epochs": lambda: trial.suggest_int("cycle_epochs", max(1, recipe.epochs - 5), recipe.epochs),
-    }
-    return {name: suggest() for name, suggest in space.items() if name not in fixed}
-
-
-def conv_bn_relu(in_channels: int, out_channels: int, groups: int = 1) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(in_channels, out_channels, 3, groups=groups, bias=False),
-                         nn.BatchNorm2d(out_channels), nn.ReLU())
-
-
-def separable_bn_relu(channels: int, padding: int = 0, out_channels: int | None = None) -> nn.Sequential:
-    """A 3x3 depthwise then a 1x1 pointwise convolution: 9c + c^2 parameters instead of 9c^2."""
-    out_channels = out_channels or channels
-    return nn.Sequential(nn.Conv2d(channels, channels, 3, padding=padding, groups=channels, bias=False),
-                         nn.Conv2d(channels, out_channels, 1, bias=False),
-                         nn.BatchNorm2d(out_channels), nn.ReLU())
+search_space = one_cycle_search_space
 
 
 class Model4(nn.Module):

@@ -103,8 +103,9 @@ def results_page(runs: list[Run], folder: Path, data_dir: Path | None) -> str:
         "# Results",
         "",
         f"Generated from the run records in this folder by `{regenerate_command(folder)}` (do not edit by hand). "
-        "A row's model is run with the recipe in its file; a name in brackets says how its run differed (the "
-        "published recipe, the settings changed, compiled, the validation split), and its mean ± std is its own. "
+        "A row is a model trained with one of its file's named recipes (`model3 · published`; none named: its "
+        "default); a name in brackets says how its runs differed (settings changed, compiled, the validation "
+        "split, a network changed since), and its mean ± std is its own. "
         + provenance_line(runs),
         "",
         "![Parameters against accuracy](parameters.png)",

@@ -7,11 +7,13 @@ import functools
 import statistics
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import models
 from commandline import command_line
 from records import RunRecord, Target, format_duration, load_record
-from settings import ConfigError, format_value, idle_settings, recorded_values
+from models import DEFAULT_RECIPE
+from settings import ConfigError, Recipe, format_value, idle_settings, recorded_values
 from stats import wilson_interval
 
 GONE = "not in models/ now"  # a record outlives its model file (a design tried and dropped): its commit has the code
@@ -27,19 +29,28 @@ class Run:
     folder: Path
 
 
-def recipe_label(record: RunRecord) -> str:
-    """How a run's recipe relates to its model file: "" for its RECIPE, "published recipe", or the fields changed."""
-    if record.model not in models.available():
-        return GONE
-    current_recipe = models.get_recipe(record.model)
-    current = asdict(current_recipe)
-    recipe = recorded_values(type(current_recipe), record.config)
-    published = models.get_published_recipe(record.model)
-    if published is not None and recipe == asdict(published) != current:
-        return "published recipe"
-    idle = idle_settings(recipe)
-    return " ".join(f"{name}={format_value(value)}" for name, value in recipe.items()
-                    if value != current[name] and name not in idle)
+def changed_fields(values: dict[str, Any], recipe: Recipe) -> str:
+    """The fields where a record's recipe `values` differ from `recipe`, as `name=value` words ('' for none); the
+    settings of a schedule the values do not use are left out."""
+    named, idle = asdict(recipe), idle_settings(values)
+    return " ".join(f"{name}={format_value(value)}" for name, value in values.items()
+                    if name in named and value != named[name] and name not in idle)
+
+
+def named_recipe(record: RunRecord) -> tuple[str, str]:
+    """(the model file's named recipe the run trained with, or was changed from; the fields it changed, '' for none).
+
+    The recipe whose values the run's equal is its name (the default first), so a record from before recipes had
+    names lands in its row; otherwise the one its record names, or for such an old record the one it changed least.
+    """
+    recipes = models.named_recipes(record.model)
+    values = recorded_values(type(recipes[DEFAULT_RECIPE]), record.config)
+    changes = {name: changed_fields(values, recipe) for name, recipe in recipes.items()}
+    named = record.config.get("recipe_name")
+    exact = next((name for name, changed in changes.items() if not changed), None)
+    nearest = min(changes, key=lambda name: len(changes[name].split()))  # the default first among equals
+    name = exact or (named if named in recipes else nearest)
+    return name, changes[name]
 
 
 @functools.cache
@@ -57,16 +68,19 @@ def network_changed(record: RunRecord) -> bool:
 
 
 def as_filed(record: RunRecord) -> bool:
-    """The run was made with its model file as the file stands now: the same network and the same recipe."""
-    return record.model in models.available() and not network_changed(record) and recipe_label(record) == ""
+    """The run was made with its model file as the file stands now: the same network and one of its named recipes
+    as it is."""
+    return record.model in models.available() and not network_changed(record) and named_recipe(record)[1] == ""
 
 
 def group_name(record: RunRecord) -> str:
     """The row label: runs of one model, one network, one recipe and one way of computing (device; compiled,
-    graphed or eager), on one split, are one group (seeds of one experiment). A network changed since shows its size and commit
-    then."""
-    labels = [recipe_label(record)]
-    if record.model in models.available() and network_changed(record):
+    graphed or eager), on one split, are one group (seeds of one experiment): `model3 · published (compiled)`. A
+    network changed since shows its size and commit then."""
+    available = record.model in models.available()
+    name, changed = named_recipe(record) if available else (DEFAULT_RECIPE, GONE)
+    labels = [changed]
+    if available and network_changed(record):
         labels.insert(0, f"{record.parameters:,} parameters at {record.git_commit[:7]}")
     if record.compiled:
         labels.insert(0, "compiled")
@@ -76,8 +90,9 @@ def group_name(record: RunRecord) -> str:
         labels.insert(0, record.device.split(" ")[0])
     if record.split == "validation":
         labels.insert(0, "validation")
+    title = record.model if name == DEFAULT_RECIPE else f"{record.model} · {name}"
     label = ", ".join(filter(None, labels))
-    return f"{record.model} ({label})" if label else record.model
+    return f"{title} ({label})" if label else title
 
 
 def load_runs(folders: list[Path]) -> list[Run]:
@@ -86,7 +101,7 @@ def load_runs(folders: list[Path]) -> list[Run]:
         raise ReportError("no run records given")
     order = models.available()
     return sorted(runs, key=lambda run: (order.index(run.record.model) if run.record.model in order else len(order),
-                                         recipe_label(run.record) != "", group_name(run.record), run.record.seed))
+                                         not as_filed(run.record), group_name(run.record), run.record.seed))
 
 
 def by_group(runs: list[Run]) -> dict[str, list[Run]]:
@@ -226,14 +241,26 @@ def summary_table(records: list[RunRecord]) -> str:
                            "target met (95% interval)"], rows)
 
 
+def resolved_execution(record: RunRecord) -> list[str]:
+    """Flags for what the run's `auto` settings became (device, compiling, the CUDA graph), so that its command trains
+    the same row on any machine."""
+    config, device = record.config, record.device.split(" ")[0]
+    words = [f"--device {device}"] if config.get("device", "auto") == "auto" else []
+    if config.get("compile", "auto") == "auto":
+        words.append(f"--compile {format_value(record.compiled)}")
+    if device.startswith("cuda") and config.get("cuda_graph", "auto") == "auto":
+        words.append(f"--cuda-graph {format_value(record.graphed)}")
+    return words
+
+
 def reproduce_command(record: RunRecord) -> str:
-    """The main.py command that repeats this run: the model's current recipe plus what the run changed."""
+    """The main.py command that repeats this run: its named recipe, what the run changed, and how it computed."""
     if record.model not in models.available():
         return f"# {record.model} seed {record.seed}: {GONE}; commit {record.git_commit} has it"
     if network_changed(record):
         return (f"# {record.model} seed {record.seed}: its network ({record.parameters:,} parameters) has changed "
                 f"since; commit {record.git_commit} has it")
-    command = command_line(record.model, record.seed, record.config, models.get_recipe(record.model))
-    if not record.compiled and record.config.get("compile", "auto") == "auto":
-        command += " --compile off"  # made eagerly (or before --compile existed): `auto` may compile it today
-    return command
+    name, _ = named_recipe(record)
+    command = command_line(record.model, record.seed, record.config | {"recipe_name": name},
+                           models.get_recipe(record.model, name))
+    return " ".join([command, *resolved_execution(record)])

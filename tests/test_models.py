@@ -167,14 +167,15 @@ def test_every_recipe_is_complete_and_valid(name):
 
 def test_model3_recipe_is_the_searched_one_and_the_published_one_is_kept():
     """RECIPE is trial 15 of the committed study, as it trained, but for weight decay 1.5e-4 and the one-cycle schedule
-    (Model4's, each confirmed on validation); PUBLISHED_RECIPE is the published one."""
+    (Model4's, each confirmed on validation); its `published` recipe is the published one, `step` the one it replaced."""
     [trial] = load_runs(list((ROOT / "results/tuning/model3-tune/trials/trial-0015").glob("*/")))
     recipe = models.get_recipe("model3")
     searched = recorded_values(type(recipe), trial.record.config)  # fields added since: at their defaults
     model4 = asdict(models.get_recipe("model4"))
     assert asdict(recipe) == searched | {name: model4[name] for name in ("weight_decay", "schedule", "cycle_epochs",
                                                                         "floor", "clean_epochs")}
-    published = models.get_published_recipe("model3")
+    assert list(models.named_recipes("model3")) == ["default", "published", "step"]
+    published = models.get_recipe("model3", "published")
     assert (published.lr, published.momentum, published.step_size, published.gamma, published.batch_size,
             published.epochs, published.augment, published.weight_decay) == (0.5, 0.9, 6, 0.1, 128, 15, True, 0)
 

@@ -29,9 +29,10 @@ def test_readme_and_results_page_are_what_the_report_makes_from_results():
 
 
 def fake_run(folder, model, seed, accuracies, status="completed", planned=None, target=Target(99.40, 3, 5),
-             recipe=None, parameters=None, macs=None, validation=False, compiled=False):
+             recipe=None, parameters=None, macs=None, validation=False, compiled=False, recipe_name=None):
     config = config_for("model3" if model not in models.available() else model, seed=seed, validation=validation,
-                        recipe_overrides={"epochs": planned or len(accuracies)} | (recipe or {}))
+                        recipe_overrides={"epochs": planned or len(accuracies)} | (recipe or {}),
+                        recipe_name=recipe_name)
     network = current_network(model) if model in models.available() else (1, 1)
     record = RunRecord(run_id=folder.name, model=model, parameters=parameters or network[0], receptive_field=28,
                        macs_per_image=macs or network[1],
@@ -110,20 +111,27 @@ def test_parameters_plot_labels_each_column_with_its_size_and_pass_rate(tmp_path
 
 
 def test_runs_of_one_model_are_grouped_by_recipe(tmp_path, mnist_dir):
-    """The file's recipe, the published one and any other are separate rows, spreads and plots."""
+    """The file's recipe, each named recipe (a record from before recipes had names lands in the row its values
+    match) and any change to one are separate rows, spreads and plots; each reproduces with its name."""
     full = [99.0] * 10 + [99.41, 99.42, 99.40, 99.44, 99.45]
-    published = asdict(models.get_published_recipe("model3"))
+    published = asdict(models.get_recipe("model3", "published"))
     folders = [fake_run(tmp_path / f"current{seed}", "model3", seed, full) for seed in (1, 2)]
-    folders += [fake_run(tmp_path / f"published{seed}", "model3", seed, full, recipe=published) for seed in (1, 2)]
+    folders += [fake_run(tmp_path / "published1", "model3", 1, full, recipe_name="published")]
+    folders += [fake_run(tmp_path / "published2", "model3", 2, full, recipe=published)]  # named by its values
     folders += [fake_run(tmp_path / "other", "model3", 1, full, recipe={"lr": 0.05, "momentum": 0.8})]
+    folders += [fake_run(tmp_path / "changed", "model3", 1, full, recipe={"lr": 0.1}, recipe_name="published")]
     runs = load_runs(folders)
-    assert [group_name(run.record) for run in runs] == ["model3"] * 2 + ["model3 (lr=0.05 momentum=0.8)"] + \
-        ["model3 (published recipe)"] * 2
+    assert [group_name(run.record) for run in runs] == ["model3"] * 2 + ["model3 · published"] * 2 + \
+        ["model3 (lr=0.05 momentum=0.8)", "model3 · published (lr=0.1)"]
+    assert [reproduce_command(run.record) for run in runs[2:4]] == [
+        f"python main.py --models model3 --seeds {seed} --recipe published --device cpu --compile off" for seed in (1, 2)]
+    assert reproduce_command(runs[5].record).startswith("python main.py --models model3 --seeds 1 --recipe published "
+                                                         "--lr 0.1 ")
     section = write_pages(folders, None, mnist_dir).read_text()
-    for group in ("model3", "model3 (published recipe)"):
+    for group in ("model3", "model3 · published"):
         assert (f"| {group} | 2 | 99.25 ± 0.00 | 99.45 ± 0.00 | 99.45 ± 0.00 | 99.42 ± 0.00 | 99.42 (seed 1) | "
                 f"5.00 ± 0.00 | 2/2 (100%, 34–100%) |") in section
-    for name in ("model3.png", "model3-published-recipe.png", "model3-lr-0.05-momentum-0.8.png"):
+    for name in ("model3.png", "model3-published.png", "model3-lr-0.05-momentum-0.8.png"):
         assert f"]({name})" in section and (tmp_path / name).stat().st_size > 1000
 
 
@@ -167,7 +175,7 @@ def test_records_written_before_targets_were_recorded_still_read(tmp_path):
     [run] = load_runs([folder])
     assert run.record.target is None and run.record.target_met() is None
     assert "| - | - | n/a |" in results_table([run.record])
-    assert reproduce_command(run.record).endswith("--torch-dropout --compile off")
+    assert reproduce_command(run.record).endswith("--torch-dropout --device cpu --compile off")
 
 
 def test_compiled_and_eager_runs_are_their_own_rows_and_reproduce_as_made(tmp_path):
@@ -175,8 +183,8 @@ def test_compiled_and_eager_runs_are_their_own_rows_and_reproduce_as_made(tmp_pa
     [eager], [compiled] = load_runs([fake_run(tmp_path / "e", "model3", 1, full)]), \
         load_runs([fake_run(tmp_path / "c", "model3", 1, full, compiled=True)])
     assert (group_name(eager.record), group_name(compiled.record)) == ("model3", "model3 (compiled)")
-    assert reproduce_command(eager.record) == "python main.py --models model3 --seeds 1 --compile off"
-    assert reproduce_command(compiled.record) == "python main.py --models model3 --seeds 1"
+    assert reproduce_command(eager.record) == "python main.py --models model3 --seeds 1 --device cpu --compile off"
+    assert reproduce_command(compiled.record) == "python main.py --models model3 --seeds 1 --device cpu --compile on"
 
 
 def test_settings_a_runs_schedule_does_not_read_neither_split_rows_nor_enter_its_command(tmp_path):
@@ -185,7 +193,7 @@ def test_settings_a_runs_schedule_does_not_read_neither_split_rows_nor_enter_its
     step_lr = load_record(fake_run(tmp_path / "s", "model3", 1, full,
                                    recipe={"schedule": "step", "step_size": 5, "cycle_epochs": 9, "floor": 0.01}))
     assert group_name(one_cycle) == "model3"
-    assert reproduce_command(one_cycle) == "python main.py --models model3 --seeds 1 --compile off"
+    assert reproduce_command(one_cycle) == "python main.py --models model3 --seeds 1 --device cpu --compile off"
     assert group_name(step_lr) == "model3 (schedule=step step_size=5)"
     assert reproduce_command(step_lr) == ("python main.py --models model3 --seeds 1 --schedule step --step-size 5 "
-                                          "--compile off")
+                                          "--device cpu --compile off")

@@ -68,7 +68,7 @@ def test_a_study_continued_after_the_model_file_changed_keeps_the_recipe_it_bega
                                                                                        monkeypatch, capsys):
     began = tiny_study(tmp_path, mnist_dir, trials=1).recipe
     file_recipe = models.get_recipe
-    monkeypatch.setattr(models, "get_recipe", lambda name: file_recipe(name).with_overrides({"floor": 0.01}))
+    monkeypatch.setattr(models, "get_recipe", lambda *name: file_recipe(*name).with_overrides({"floor": 0.01}))
     continued = tiny_study(tmp_path, mnist_dir, trials=1)
     assert continued.recipe == began and began.floor != 0.01
     assert tune.tune(continued) == 0
