@@ -68,6 +68,7 @@ class RunRecord:
     precision: str = "fp32"  # the forward pass's arithmetic, `auto` resolved
     compiled: bool = False  # the training step ran under torch.compile (`--compile`, resolved)
     graphed: bool = False  # the training step ran as one captured CUDA graph (`--cuda-graph`, as it turned out)
+    graph_reason: str | None = None  # why a run that was to be graphed stepped eagerly (refused, or capture failed)
     process: dict | None = None  # {"host", "pid"} of the process writing it, to tell a run that died
     target: Target | None = None
     split: str = "test"  # what eval_acc was measured on: "test", or "validation" (held-out training images)
@@ -141,6 +142,8 @@ class RunRecord:
         record.target = Target(**record.target) if record.target else None
         if "fast_dropout" in record.config:  # records made before the setting was named torch_dropout
             record.config["torch_dropout"] = not record.config.pop("fast_dropout")
+        if record.config.get("test_batch_size") == 128 and record.device == "cpu":
+            record.config["test_batch_size"] = None  # made when 128 was every device's default; it is the CPU's
         return record
 
     def save(self, folder: Path) -> None:

@@ -12,7 +12,7 @@ import time
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import torch
 
@@ -27,7 +27,7 @@ from training import Diverged, EpochMetrics, TrainingStep, evaluate, train_epoch
 from training.checkpoint import STATE_FILE, load_state, save_best, save_state
 from training.compiling import CompiledTraining
 from training.dropout import use_fast_dropout
-from training.graphs import GraphedStep, why_not_graphed
+from training.graphs import CaptureFailed, GraphedStep, TrainingState, why_not_graphed
 from training.loops import test_line
 from training.optim import TrainingMethod
 from training.precision import Precision
@@ -36,7 +36,7 @@ from utils import IMAGE_SHAPE, RunLog, layer_geometry, model_summary, parameter_
 
 def loader_settings(config: ExperimentConfig) -> LoaderSettings:
     recipe = config.recipe
-    return LoaderSettings(recipe.batch_size, config.test_batch_size, recipe.augment, config.loader, config.workers,
+    return LoaderSettings(recipe.batch_size, config.execution.test_batch_size, recipe.augment, config.loader, config.workers,
                           config.seed, config.limit_train, config.limit_test, config.validation, recipe.translate,
                           recipe.scale, recipe.clean_epochs)
 
@@ -57,16 +57,25 @@ def training_step(model: torch.nn.Module, config: ExperimentConfig, method: Trai
 
 
 def graphed_step(step: TrainingStep, method: TrainingMethod, config: ExperimentConfig,
-                 log: Callable[[str], None]) -> TrainingStep | GraphedStep:
-    """The step captured as a CUDA graph, or as it is where the method cannot be. Captured on a blank batch: the
-    loader's own batches would advance its random draws, and the capture puts back what its warm-up changed."""
+                 log: Callable[[str], None]) -> tuple[TrainingStep | GraphedStep, str | None]:
+    """The step captured as a CUDA graph, or as it is, with the reason, where the method cannot be captured or capture
+    fails (the state then as before the attempt). With `--cuda-graph on` either is a ConfigError instead."""
+    on = config.cuda_graph == "on"
     reason = why_not_graphed(method, step)
-    if reason:
-        log(f"Training step not captured as a CUDA graph: {reason}")
-        return step
-    device = torch.device(config.execution.device)
-    images = torch.zeros(config.recipe.batch_size, *IMAGE_SHAPE, device=device)
-    return GraphedStep(step, images, torch.zeros(config.recipe.batch_size, dtype=torch.long, device=device))
+    if reason is None:
+        device = torch.device(config.execution.device)
+        try:
+            return GraphedStep(step, torch.zeros(config.recipe.batch_size, *IMAGE_SHAPE, device=device),
+                               torch.zeros(config.recipe.batch_size, dtype=torch.long, device=device)), None
+        except CaptureFailed as error:
+            if on:
+                raise ConfigError(f"--cuda-graph on: CUDA graph capture failed ({error}); use --cuda-graph off")
+            log(f"CUDA graph capture failed ({error}): the step runs eagerly")
+            return step, f"capture failed: {error}"
+    if on:
+        raise ConfigError(f"--cuda-graph on: {reason}; use --cuda-graph off")
+    log(f"CUDA graph not used ({reason}): the step runs eagerly")
+    return step, reason
 
 
 def training_method(config: ExperimentConfig, model: torch.nn.Module, batches_per_epoch: int) -> TrainingMethod:
@@ -76,36 +85,66 @@ def training_method(config: ExperimentConfig, model: torch.nn.Module, batches_pe
 def batches_per_epoch(config: ExperimentConfig) -> tuple[int, int]:
     """(training, evaluation) batches in one epoch of this config."""
     train, evaluation = split(loader_settings(config))
-    return -(-len(train) // config.recipe.batch_size), -(-len(evaluation) // config.test_batch_size)
+    return -(-len(train) // config.recipe.batch_size), -(-len(evaluation) // config.execution.test_batch_size)
 
 
-def estimate_seconds(config: ExperimentConfig, timed_batches: int = 3) -> float:
-    """Time a few training and test batches of a fresh model with the run's own optimizer.
+@contextlib.contextmanager
+def standing_still(optimizer: torch.optim.Optimizer) -> Iterator[None]:
+    """The optimizer's rates at zero (the same work per step, but no step that could diverge), then as they were."""
+    rates = [group["lr"] for group in optimizer.param_groups]
+    saved = [rate.clone() if isinstance(rate, torch.Tensor) else rate for rate in rates]
+    for group, rate in zip(optimizer.param_groups, rates):
+        if isinstance(rate, torch.Tensor):
+            rate.zero_()  # in place: a captured graph reads this tensor
+        else:
+            group["lr"] = 0.0
+    try:
+        yield
+    finally:
+        for group, rate, value in zip(optimizer.param_groups, rates, saved):
+            if isinstance(rate, torch.Tensor):
+                rate.copy_(value)
+            else:
+                group["lr"] = value
 
-    Every random generator is left as it was. The first batches are not timed: they pay for
-    allocations that later batches reuse.
+
+def timed_estimate(config: ExperimentConfig, step: TrainingStep | GraphedStep, model: torch.nn.Module,
+                   method: TrainingMethod, precision: Precision, timed_batches: int = 3) -> float:
+    """Seconds for the run's epochs, from a few training and test batches of `step` on MNIST's first images.
+
+    The model, the method's optimizer and average, and every random generator are left as they were. The first
+    batches are not timed: they pay for allocations that later batches reuse.
     """
     warm_up = 2
     device = torch.device(config.execution.device)
     train_batches, test_batches = batches_per_epoch(config)
     settings = replace(loader_settings(config), limit_train=(warm_up + timed_batches) * config.recipe.batch_size,
-                       limit_test=config.test_batch_size)
+                       limit_test=config.execution.test_batch_size)
+    train_loader, test_loader = make_loaders(resolve_data_dir(config.data_dir), settings, device)
+    batches = list(train_loader)
+    trained = [model] + ([method.average] if method.average is not None else [])
+    state = TrainingState.save(torch.nn.ModuleList(trained), method.optimizer)
+    with standing_still(method.optimizer):
+        train_epoch(step, batches[:warm_up], device, progress=False)
+        timed = train_epoch(step, batches[warm_up:], device, progress=False)
+        evaluate(model, test_loader, device, precision)
+        test = evaluate(model, test_loader, device, precision)
+    state.restore()
+    return config.recipe.epochs * (train_batches * timed.seconds / timed.batches + test_batches * test.seconds)
+
+
+def estimate_seconds(config: ExperimentConfig) -> float:
+    """The run's time from a fresh model with the run's own method and step (timed_estimate), for a plan made before
+    any run starts; every random generator is left as it was."""
+    device = torch.device(config.execution.device)
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         probe = build_model(config)
-        method = training_method(config, probe, train_batches)
-        for group in method.optimizer.param_groups:  # the optimizer's own work, but no step that could diverge
-            group["lr"] = 0.0
-        train_loader, test_loader = make_loaders(resolve_data_dir(config.data_dir), settings, device)
-        batches = list(train_loader)
+        method = training_method(config, probe, batches_per_epoch(config)[0])
         precision = Precision(config.execution.precision, device)
         step = training_step(probe, config, method, precision)
         if config.execution.graphed:
-            step = graphed_step(step, method, config, lambda line: None)
-        train_epoch(step, batches[:warm_up], device, progress=False)
-        timed = train_epoch(step, batches[warm_up:], device, progress=False)
-        evaluate(probe, test_loader, device, precision)
-        test = evaluate(probe, test_loader, device, precision)
-    return config.recipe.epochs * (train_batches * timed.seconds / timed.batches + test_batches * test.seconds)
+            step, _ = graphed_step(step, method, config, lambda line: None)
+        return timed_estimate(config, step, probe, method, precision)
 
 
 def new_run_dir(out: Path, model: str, seed: int) -> Path:
@@ -207,9 +246,6 @@ class Run:
         self.log(f"Config: {describe(config)}")
         self.log(f"Training method: {self.method}")
         self.log(model_summary(self.model))
-        estimate = estimate if estimate is not None else estimate_seconds(config)
-        self.log(f"Estimated time: {format_duration(estimate)} for {config.recipe.epochs} epochs "
-                 f"({len(self.train_loader)} training batches per epoch)")
         if self.state:
             self.state.restore(self.model, self.method, self.generators)
             self.record.epochs, self.record.best_eval_acc, self.record.best_epoch = [], None, None
@@ -219,8 +255,12 @@ class Run:
         # after a resume's restore: a graph refers to the tensors it was captured with, and a restore replaces some
         self.step = training_step(self.model, config, self.method, self.precision)
         if config.execution.graphed:
-            self.step = graphed_step(self.step, self.method, config, self.log)
+            self.step, self.record.graph_reason = graphed_step(self.step, self.method, config, self.log)
         self.record.graphed = isinstance(self.step, GraphedStep)
+        estimate = estimate if estimate is not None else timed_estimate(config, self.step, self.model, self.method,
+                                                                    self.precision)
+        self.log(f"Estimated time: {format_duration(estimate)} for {config.recipe.epochs} epochs "
+                 f"({len(self.train_loader)} training batches per epoch)")
 
     def end_epoch(self, epoch: int, lr: float, train: EpochMetrics, evaluation: EpochMetrics) -> None:
         """Log the evaluation, then record the epoch and save the best weights, the state and the record."""

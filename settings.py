@@ -209,7 +209,8 @@ class Execution:
     device: str  # "cpu", "cuda" or "mps"
     precision: str  # fp32, bf16 or fp16
     compiled: bool  # the training step runs under torch.compile
-    graphed: bool = False  # the training step is captured once as a CUDA graph and replayed
+    graphed: bool = False  # the training step is to be captured once as a CUDA graph and replayed
+    test_batch_size: int = 128  # `--test-batch-size`, or the device's own default
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -249,8 +250,9 @@ class ExperimentConfig:
     validation: bool = setting(False, help="train on the first 50,000 training images and evaluate on the last "
                                            "10,000 (five sixths and one sixth of a --limit-train subset), never "
                                            "reading the test set: how --tune scores recipes")
-    test_batch_size: int = setting(128, help="evaluation batch size (128 evaluates twice as fast as 1000 on a CPU)",
-                                   check=POSITIVE)
+    test_batch_size: int | None = setting(None, check=POSITIVE,
+                                          help="evaluation batch size (default: 128 on a CPU, where it evaluates "
+                                               "twice as fast as 1000; 1000 on a GPU, where each batch is a launch)")
     torch_dropout: bool = setting(False, help="on the CPU, use nn.Dropout's own mask instead of the faster, "
                                               "equally exact one in training/dropout.py")
     progress: bool = True  # progress bars; off in worker processes, whose bars would interleave

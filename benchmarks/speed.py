@@ -3,8 +3,7 @@
     python benchmarks/speed.py            # about 6 minutes on a 2-core CPU (compiling its variants included)
     python benchmarks/speed.py --quick    # about 1 minute, without the compiled variants
 
-Where CUDA is present it measures the GPU instead (benchmarks/cuda_speed.py: steps, whole runs, seeds a
-minute; about 5 minutes on an H100-class GPU), unless given --cpu.
+On a GPU, benchmarks/gpu.py measures instead (steps, whole runs, seeds side by side).
 
 Both pipelines train on the same fixed subset of MNIST training images, in one process, after a
 warm-up (which also compiles). (a) is the published setup on a CPU: batch 64, ColorJitter +
@@ -202,14 +201,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller subset, fewer repeats, fewer variants")
     parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--cpu", action="store_true", help="measure the CPU even where CUDA is present")
-    parser.add_argument("--out", default="runs/speed", help="where the GPU measurement keeps its runs and figures")
     args = parser.parse_args()
-    if torch.cuda.is_available() and not args.cpu:
-        import cuda_speed
-
-        cuda_speed.report(Path(args.out))
-        return
     subset, repeats = (4096, 2) if args.quick else (10_000, 5)
 
     data_dir = resolve_data_dir(args.data_dir)

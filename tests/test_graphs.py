@@ -1,7 +1,8 @@
 """The CUDA-graph step: on a CPU, with capture and replay stood in for by re-running the captured work, a graphed
 step trains exactly as the eager step (warm-up undone, the rate a tensor the schedule fills, the odd last batch
 eager); what cannot be captured is said. The graph itself runs only on CUDA (benchmarks/gpu.sh)."""
-import contextlib
+import json
+from dataclasses import replace
 
 import pytest
 import torch
@@ -10,35 +11,15 @@ from torch import nn
 import models
 from configs import config_for
 from settings import ConfigError
-from training import TrainingStep, train_epoch
-from training.graphs import GraphedStep, TrainingState, why_not_graphed
+from training import TrainingStep, evaluate, train_epoch
+import training.graphs
+from main import main
+from run_experiments import run_experiment
+from training.graphs import GraphedStep, StandInGraph, why_not_graphed
 from training.optim import TrainingMethod, exponential_average, sgd
 from training.precision import Precision
 
 CPU = torch.device("cpu")
-
-
-class RerunGraph:
-    """Capture records the work and leaves the model as it was, as a CUDA graph capture does (it runs nothing);
-    replay runs the work again and writes its results into the captured outputs."""
-
-    def __init__(self, module: nn.Module, optimizer: torch.optim.Optimizer) -> None:
-        self.module, self.optimizer = module, optimizer
-
-    def warm_up(self):
-        return contextlib.nullcontext()
-
-    def capture(self, work):
-        before = TrainingState.save(self.module, self.optimizer)
-        self.work, self.outputs = work, work()
-        before.restore()
-        return self.outputs
-
-    def replay(self) -> None:
-        results = self.work()
-        with torch.no_grad():
-            for captured, new in zip(self.outputs, results):
-                captured.copy_(new)
 
 
 def small_net() -> nn.Module:
@@ -60,7 +41,7 @@ def train(graphed: bool) -> tuple[list[float], dict[str, torch.Tensor]]:
     step = TrainingStep(model, optimizer, Precision("fp32", CPU), label_smoothing=0.1)
     if graphed:
         images, labels = torch.zeros(8, 1, 28, 28), torch.zeros(8, dtype=torch.long)
-        step = GraphedStep(step, images, labels, graph=RerunGraph(model, optimizer))
+        step = GraphedStep(step, images, labels, graph=StandInGraph(model, optimizer))
     torch.manual_seed(2)  # the dropout draws
     losses = []
     for data in (batches([8, 8, 8, 5]), batches([8, 8, 3])):
@@ -80,7 +61,7 @@ def test_the_graphed_rate_is_a_tensor_the_schedule_fills_in_place():
     optimizer = torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
     step = GraphedStep(TrainingStep(model, optimizer, Precision("fp32", CPU)), torch.zeros(8, 1, 28, 28),
-                       torch.zeros(8, dtype=torch.long), graph=RerunGraph(model, optimizer))
+                       torch.zeros(8, dtype=torch.long), graph=StandInGraph(model, optimizer))
     rate = optimizer.param_groups[0]["lr"]
     scheduler.step()
     assert optimizer.param_groups[0]["lr"] is rate and rate.item() == 0.25
@@ -98,7 +79,7 @@ def test_the_one_cycle_schedule_fills_the_graphed_rate_in_place_every_batch_and_
         method = sgd(model, recipe, batches_per_epoch=6)
         if graphed:
             GraphedStep(TrainingStep(model, method.optimizer, Precision("fp32", CPU)), torch.zeros(8, 1, 28, 28),
-                        torch.zeros(8, dtype=torch.long), graph=RerunGraph(model, method.optimizer))
+                        torch.zeros(8, dtype=torch.long), graph=StandInGraph(model, method.optimizer))
         rate, seen = method.optimizer.param_groups[0]["lr"], []
         for _ in range(14):
             seen.append(method.lr)
@@ -123,6 +104,98 @@ def test_what_cannot_be_captured_is_named():
     assert why_not_graphed(TrainingMethod(lbfgs), TrainingStep(model, lbfgs, step.precision)) == \
         "LBFGS has no capturable form"
 
+    class MySGD(torch.optim.SGD):  # a subclass may do host work in step() that a replay would skip
+        pass
+
+    mine = MySGD(model.parameters(), lr=0.1)
+    assert why_not_graphed(TrainingMethod(mine), TrainingStep(model, mine, step.precision)) == \
+        "MySGD has no capturable form"
+    hooked = torch.optim.SGD(model.parameters(), lr=0.1)
+    hooked.register_step_pre_hook(lambda *args: None)
+    assert "step hooks" in why_not_graphed(TrainingMethod(hooked), TrainingStep(model, hooked, step.precision))
+    plain = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    cycling = torch.optim.lr_scheduler.OneCycleLR(plain, max_lr=0.1, total_steps=10)  # cycle_momentum=True
+    assert "cycles the momentum" in why_not_graphed(TrainingMethod(plain, cycling, step="batch"),
+                                                    TrainingStep(model, plain, step.precision))
+
+
+def test_a_rate_assigned_after_capture_goes_into_the_captured_tensor():
+    model = small_net()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    step = GraphedStep(TrainingStep(model, optimizer, Precision("fp32", CPU)), torch.zeros(8, 1, 28, 28),
+                       torch.zeros(8, dtype=torch.long), graph=StandInGraph(model, optimizer))
+    rate = optimizer.param_groups[0]["lr"]
+    optimizer.param_groups[0]["lr"] = 0.125  # what a model file's own schedule might do
+    step(*batches([8])[0])
+    assert optimizer.param_groups[0]["lr"] is rate and rate.item() == 0.125
+
+
+def test_the_one_cycle_schedule_reads_no_rate_back_once_its_cycle_is_over(monkeypatch):
+    """Held at its floor, the schedule never converts the rate tensor to a number: under a CUDA graph each such read
+    would wait for the device, every step."""
+    model = small_net()
+    method = sgd(model, models.get_recipe("model3").with_overrides({"epochs": 2, "cycle_epochs": 1}), 4)
+    [rate] = training.graphs.make_capturable(method.optimizer, CPU)
+    method.optimizer.step()  # no gradients yet: steps nothing, but the schedule expects a step before its own
+    reads = []
+    for name in ("__float__", "item"):
+        original = getattr(torch.Tensor, name)
+        monkeypatch.setattr(torch.Tensor, name, lambda self, original=original: (
+            reads.append(1) if self is rate else None, original(self))[1])
+    for _ in range(4):  # the cycle
+        method.batch_scheduler.step()
+    reads.clear()
+    for _ in range(6):
+        method.batch_scheduler.step()
+    monkeypatch.undo()
+    assert reads == [] and rate.item() == pytest.approx(method.optimizer.param_groups[0]["min_lr"])
+
+
+class FailingGraph(StandInGraph):
+    """A capture that raises after its work ran, as a CUDA capture can (an operation not allowed while capturing)."""
+
+    def __init__(self, device: torch.device) -> None:
+        pass
+
+    def capture(self, work):
+        work()
+        raise RuntimeError("operation not permitted when stream is capturing\nCUDA kernel errors ...")
+
+
+def small_config(out, mnist_dir, graphed: bool):
+    """A small Model3 run on the CPU; `graphed`: its config asks for a CUDA graph (what `auto` gives on a GPU)."""
+    config = config_for("model3", 1, {"epochs": 1}, limit_train=256, limit_test=100, device="cpu", compile="off",
+                        out=str(out), data_dir=str(mnist_dir), progress=False)
+    return replace(config, execution=replace(config.execution, graphed=graphed))
+
+
+def test_a_capture_that_fails_leaves_the_run_to_train_eagerly_and_says_so(tmp_path, mnist_dir, monkeypatch):
+    eager = run_experiment(small_config(tmp_path / "eager", mnist_dir, graphed=False), quiet=True)
+    monkeypatch.setattr(training.graphs, "CudaGraph", FailingGraph)
+    record = run_experiment(small_config(tmp_path / "graphed", mnist_dir, graphed=True), quiet=True)
+    assert record.status == "completed" and record.graphed is False
+    assert record.graph_reason == "capture failed: RuntimeError: operation not permitted when stream is capturing"
+    log = (tmp_path / "graphed" / record.run_id / "log.txt").read_text()
+    assert ("CUDA graph capture failed (RuntimeError: operation not permitted when stream is capturing): the step "
+            "runs eagerly") in log
+    assert [e.train_loss for e in record.epochs] == [e.train_loss for e in eager.epochs]  # the state was put back
+    assert [e.eval_acc for e in record.epochs] == [e.eval_acc for e in eager.epochs]
+
+
+def test_a_capture_that_fails_under_cuda_graph_on_is_one_line_and_exit_2(tmp_path, mnist_dir, monkeypatch, capsys):
+    import configs
+
+    monkeypatch.setattr(training.graphs, "CudaGraph", FailingGraph)
+    monkeypatch.setattr(configs, "should_graph", lambda setting, *args: True)  # as on a GPU
+    code = main(["--models", "model3", "--epochs", "1", "--limit-train", "256", "--limit-test", "100", "--device",
+                 "cpu", "--compile", "off", "--cuda-graph", "on", "--data-dir", str(mnist_dir), "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("main.py: error: --cuda-graph on: CUDA graph capture failed (RuntimeError: operation not "
+                          "permitted when stream is capturing); use --cuda-graph off")
+    [record] = [json.loads(path.read_text()) for path in tmp_path.glob("*/metrics.json")]
+    assert record["status"] == "failed" and "CUDA graph capture failed" in record["reason"] and not record["epochs"]
+
 
 def test_cpu_runs_are_not_graphed_and_asking_for_a_graph_there_is_an_error(tmp_path):
     config = config_for("model3", 1, limit_train=256, device="cpu", out=str(tmp_path))
@@ -130,3 +203,36 @@ def test_cpu_runs_are_not_graphed_and_asking_for_a_graph_there_is_an_error(tmp_p
     with pytest.raises(ConfigError, match="--cuda-graph on: it needs CUDA; use --cuda-graph off"):
         config_for("model3", 1, limit_train=256, device="cpu", cuda_graph="on", out=str(tmp_path))
     assert models.available()  # the registry is untouched by the checks
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA: the real graph (benchmarks/gpu.py runs this)")
+def test_on_cuda_the_graphed_step_trains_as_the_eager_step():
+    """Both sides fused SGD with the rate a device tensor, on a per-batch one-cycle schedule, dropout on, an odd last
+    batch, evaluation between epochs: the graph replays what the eager step does, to float32 rounding (the graph
+    may order its kernels otherwise); batch norm counts every batch."""
+    cuda = torch.device("cuda")
+    recipe = models.get_recipe("model3").with_overrides({"epochs": 2, "cycle_epochs": 1})
+
+    def train(graphed: bool):
+        model = small_net().to(cuda)
+        method = sgd(model, recipe, batches_per_epoch=4)
+        step = TrainingStep(model, method.optimizer, Precision("fp32", cuda))
+        if graphed:
+            step = GraphedStep(step, torch.zeros(8, 1, 28, 28, device=cuda), torch.zeros(8, dtype=torch.long,
+                                                                                       device=cuda))
+        else:
+            training.graphs.make_capturable(method.optimizer, cuda)
+        torch.manual_seed(2)
+        torch.cuda.manual_seed(2)
+        losses = []
+        for data in (batches([8, 8, 8, 5]), batches([8, 8, 8, 3])):
+            losses.append(train_epoch(step, [(x.to(cuda), y.to(cuda)) for x, y in data], cuda,
+                                      method.batch_scheduler, progress=False).loss)
+            evaluate(model, [(x.to(cuda), y.to(cuda)) for x, y in batches([6])], cuda)
+        return losses, model.state_dict(), method.lr
+
+    eager, graphed = train(graphed=False), train(graphed=True)
+    assert graphed[0] == pytest.approx(eager[0], rel=1e-4) and graphed[2] == pytest.approx(eager[2], rel=1e-6)
+    for name, value in eager[1].items():
+        assert torch.allclose(graphed[1][name].float(), value.float(), rtol=1e-4, atol=1e-5), name
+    assert graphed[1]["1.num_batches_tracked"].item() == eager[1]["1.num_batches_tracked"].item() == 8

@@ -9,8 +9,10 @@ What a graph asks for, and how the run stays the same run:
   rate: SGD then runs its fused kernel, Adam and AdamW their `capturable` form.
 - Capture needs a few steps beforehand (on a side stream); the weights, batch-norm statistics, optimizer state
   and random state are put back after them, so the first replayed step is the run's first step.
-A method that keeps an average of the weights, or fp16's gradient scaler, decides on the host every step;
-those runs step eagerly (`why_not_graphed`).
+A method that keeps an average of the weights, fp16's gradient scaler, an optimizer of another type or with
+hooks (host code around every update) and a schedule that cycles the momentum cannot be one graph: those runs
+step eagerly (`why_not_graphed`). If capture itself fails (a driver, a library, a kernel that cannot be
+captured), everything it touched is put back and `CaptureFailed` says why: the run then steps eagerly.
 """
 import contextlib
 from dataclasses import dataclass
@@ -22,7 +24,26 @@ from training.loops import TrainingStep
 from training.optim import TrainingMethod
 
 WARM_UP_STEPS = 3  # before capture: libraries pick their kernels and allocate their workspaces on these
+# Exactly these types: a subclass may add host logic to step() that a replay would skip.
 CAPTURABLE = (torch.optim.SGD, torch.optim.Adam, torch.optim.AdamW)
+MOMENTUM_CYCLING = (torch.optim.lr_scheduler.OneCycleLR, torch.optim.lr_scheduler.CyclicLR)
+
+
+class CaptureFailed(RuntimeError):
+    """Capture raised; the training state is as it was before the attempt."""
+
+
+def one_line(error: BaseException) -> str:
+    """An exception as its type and the first line of its message (CUDA's errors run to many lines)."""
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
+
+
+def has_hooks(optimizer: torch.optim.Optimizer) -> bool:
+    from torch.optim import optimizer as module
+
+    return any((optimizer._optimizer_step_pre_hooks, optimizer._optimizer_step_post_hooks,
+                module._global_optimizer_pre_hooks, module._global_optimizer_post_hooks))
 
 
 def why_not_graphed(method: TrainingMethod, step: TrainingStep) -> str | None:
@@ -31,20 +52,40 @@ def why_not_graphed(method: TrainingMethod, step: TrainingStep) -> str | None:
         return "the method keeps an average of the weights"
     if step.precision.scaler is not None:
         return "fp16's gradient scaler"
-    if not isinstance(method.optimizer, CAPTURABLE):
+    if type(method.optimizer) not in CAPTURABLE:
         return f"{type(method.optimizer).__name__} has no capturable form"
+    if has_hooks(method.optimizer):
+        return "the optimizer has step hooks (host code around every update)"
+    if isinstance(method.scheduler, MOMENTUM_CYCLING) and getattr(method.scheduler, "cycle_momentum", False):
+        return "the schedule cycles the momentum, which a graph holds fixed"
     return None
 
 
-def make_capturable(optimizer: torch.optim.Optimizer, device: torch.device) -> None:
+@dataclass
+class OptimizerSettings:
+    """What make_capturable changes in each parameter group, to put back if capture fails."""
+    groups: list[dict]
+
+    @classmethod
+    def save(cls, optimizer: torch.optim.Optimizer) -> "OptimizerSettings":
+        keys = ("lr", "foreach", "fused", "capturable")
+        return cls([{key: group[key] for key in keys if key in group} for group in optimizer.param_groups])
+
+    def restore(self, optimizer: torch.optim.Optimizer) -> None:
+        for group, saved in zip(optimizer.param_groups, self.groups):
+            group.update(saved)
+
+
+def make_capturable(optimizer: torch.optim.Optimizer, device: torch.device) -> list[torch.Tensor]:
     """The learning rate as a tensor on `device` (schedulers fill it in place) and an update with no host
-    decisions in it: fused SGD, or Adam's capturable form."""
+    decisions in it: fused SGD, or Adam's capturable form. Returns the rate tensors, one per group."""
     for group in optimizer.param_groups:
         group["lr"] = torch.tensor(float(group["lr"]), device=device)
         if isinstance(optimizer, torch.optim.SGD):
             group["foreach"], group["fused"] = False, device.type == "cuda"
         else:
             group["capturable"] = True
+    return [group["lr"] for group in optimizer.param_groups]
 
 
 @dataclass
@@ -87,6 +128,7 @@ class Graph(Protocol):
     def warm_up(self) -> contextlib.AbstractContextManager: ...
     def capture(self, work: Callable[[], tuple[torch.Tensor, ...]]) -> tuple[torch.Tensor, ...]: ...
     def replay(self) -> None: ...
+    def discard(self) -> None: ...
 
 
 class CudaGraph:
@@ -105,18 +147,59 @@ class CudaGraph:
         torch.cuda.current_stream(self.device).wait_stream(stream)
 
     def capture(self, work: Callable[[], tuple[torch.Tensor, ...]]) -> tuple[torch.Tensor, ...]:
-        with torch.cuda.graph(self.graph):
-            return work()
+        first: BaseException | None = None  # ending a broken capture can raise again and hide the cause
+        try:
+            with torch.cuda.graph(self.graph):
+                try:
+                    return work()
+                except Exception as error:
+                    first = error
+                    raise
+        except Exception as error:
+            raise CaptureFailed(one_line(first or error)) from None
 
     def replay(self) -> None:
         self.graph.replay()
 
+    def discard(self) -> None:
+        """After a failed capture: let the device finish what was queued and free what the graph holds."""
+        torch.cuda.synchronize(self.device)
+        self.graph.reset()
+
+
+class StandInGraph:
+    """A CPU stand-in for CudaGraph: capture records the work and leaves the training state as it was (a CUDA
+    capture runs nothing); replay runs the work again and writes its results into the captured outputs. What the
+    tests and the GPU script's dry run use to check everything around the graph without a GPU."""
+
+    def __init__(self, module: torch.nn.Module, optimizer: torch.optim.Optimizer) -> None:
+        self.module, self.optimizer = module, optimizer
+
+    def warm_up(self) -> contextlib.AbstractContextManager:
+        return contextlib.nullcontext()
+
+    def capture(self, work: Callable[[], tuple[torch.Tensor, ...]]) -> tuple[torch.Tensor, ...]:
+        before = TrainingState.save(self.module, self.optimizer)
+        self.work, self.outputs = work, work()
+        before.restore()
+        return self.outputs
+
+    def replay(self) -> None:
+        results = self.work()
+        with torch.no_grad():
+            for captured, new in zip(self.outputs, results):
+                captured.copy_(new)
+
+    def discard(self) -> None:
+        pass
+
 
 class GraphedStep:
-    """A TrainingStep whose full batches replay one captured graph (see the module's notes).
+    """A TrainingStep whose full batches replay one captured graph (see the module's notes), captured on `images`
+    and `labels` (blank ones: a loader's batches would advance its random draws).
 
-    Built from the first batch of the run; the step's parameters and optimizer are the run's own, so checkpoints,
-    evaluation and resuming see no difference.
+    The step's parameters and optimizer are the run's own, so checkpoints, evaluation and resuming see no
+    difference. If capture raises, the state is put back as it was and CaptureFailed raised.
     """
 
     def __init__(self, step: TrainingStep, images: torch.Tensor, labels: torch.Tensor,
@@ -124,20 +207,36 @@ class GraphedStep:
         self.step = step
         self.graph = graph or CudaGraph(images.device)
         self.images, self.labels = images.clone(), labels.clone()
-        make_capturable(step.optimizer, images.device)
+        settings = OptimizerSettings.save(step.optimizer)
+        self.rates = make_capturable(step.optimizer, images.device)
         step.train()
         before = TrainingState.save(step.forward, step.optimizer)
-        with self.graph.warm_up():
-            for _ in range(WARM_UP_STEPS):
-                step(self.images, self.labels)
-        before.restore()
-        self.loss, self.output = self.graph.capture(lambda: step(self.images, self.labels))
+        try:
+            with self.graph.warm_up():
+                for _ in range(WARM_UP_STEPS):
+                    step(self.images, self.labels)
+            before.restore()
+            self.loss, self.output = self.graph.capture(lambda: step(self.images, self.labels))
+        except Exception as error:
+            self.graph.discard()
+            before.restore()
+            settings.restore(step.optimizer)
+            raise error if isinstance(error, CaptureFailed) else CaptureFailed(one_line(error)) from None
 
     def train(self) -> "GraphedStep":
         self.step.train()
         return self
 
+    def keep_rates(self) -> None:
+        """A rate put in a group since capture (a schedule or model file assigning it) goes into the captured tensor,
+        which the graph reads: an identity check per group, and a device-side copy only when one was replaced."""
+        for group, rate in zip(self.step.optimizer.param_groups, self.rates):
+            if group["lr"] is not rate:
+                rate.fill_(group["lr"])
+                group["lr"] = rate
+
     def __call__(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        self.keep_rates()
         if images.shape != self.images.shape:
             return self.step(images, labels)
         self.images.copy_(images)

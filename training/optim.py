@@ -71,7 +71,9 @@ class OneCycleThenHold(torch.optim.lr_scheduler.OneCycleLR):
 
     def get_lr(self) -> list[float]:
         if self.last_epoch >= self.total_steps:
-            return [float(group["lr"]) for group in self.optimizer.param_groups]
+            # The cycle's cosine ends exactly at each group's min_lr: a Python float, where reading the group's rate
+            # back would wait for the device on every step (it is a tensor under a CUDA graph).
+            return [group["min_lr"] for group in self.optimizer.param_groups]
         return super().get_lr()
 
 
