@@ -5,7 +5,7 @@ import typing
 from dataclasses import MISSING, Field
 from typing import Any
 
-from settings import (ConfigError, ExperimentConfig, Recipe, SGDRecipe, declared, flag_of, format_value,
+from settings import (MOST_RUNS, ConfigError, ExperimentConfig, Recipe, SGDRecipe, declared, flag_of, format_value,
                       idle_settings, recorded_values, without_none)
 
 def add_setting_flags(group: Any, cls: type, recipe: bool, names: tuple[str, ...] | None = None,
@@ -35,15 +35,18 @@ def parse_seeds(items: list[str]) -> list[int]:
     for item in items:
         first, dash, last = item.partition("-")
         try:
-            span = [int(item)] if not dash or not first else list(range(int(first), int(last) + 1))
+            span = range(int(item), int(item) + 1) if not dash or not first else range(int(first), int(last) + 1)
         except ValueError:
             raise ConfigError(f"--seeds takes numbers and ranges like 1-20, got {item!r}") from None
+        if len(seeds) + len(span) > MOST_RUNS:
+            raise ConfigError(f"--seeds {' '.join(items)}: {len(seeds) + len(span):,} runs of each model; at most "
+                              f"{MOST_RUNS:,} in one command")
         if not span:
             raise ConfigError(f"--seeds {item}: the range ends before it starts")
         repeated = next((seed for seed in span if seed in seeds), None)
         if repeated is not None:
             raise ConfigError(f"--seeds: seed {repeated} is given twice")
-        seeds += span
+        seeds += list(span)
     return seeds
 
 

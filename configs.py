@@ -29,6 +29,16 @@ def training_batches(recipe: Recipe, run: dict[str, Any]) -> int:
     return -(-train // recipe.batch_size)
 
 
+def check_batch_sizes(recipe: Recipe, run: dict[str, Any]) -> None:
+    """A batch larger than the images it would batch is refused here, before anything is sized from it."""
+    train, evaluation = split_sizes(run["limit_train"], run["limit_test"], run["validation"])
+    split = "validation" if run["validation"] else "test"
+    for flag, size, images, what in (("--batch-size", recipe.batch_size, train, "training"),
+                                     ("--test-batch-size", run["test_batch_size"], evaluation, split)):
+        if size is not None and size > images:
+            raise ConfigError(f"{flag} {size:,} is more than the {images:,} {what} images it would batch")
+
+
 def check_data_dir(data_dir: str | None) -> None:
     if data_dir is None:
         return
@@ -51,8 +61,9 @@ def resolve_execution(recipe: Recipe, run: dict[str, Any]) -> Execution:
         compiled = not graphed and should_compile(run["compile"], device, recipe.epochs * training_batches(recipe, run))
     except ValueError as error:
         raise ConfigError(str(error)) from None
+    evaluation = split_sizes(run["limit_train"], run["limit_test"], run["validation"])[1]
     return Execution(device.type, precision, compiled, graphed,
-                     run["test_batch_size"] or TEST_BATCH_SIZES[device.type])
+                     run["test_batch_size"] or min(TEST_BATCH_SIZES[device.type], evaluation))
 
 
 def should_graph(setting: str, device: Any, recipe: Recipe, precision: str) -> bool:
@@ -77,6 +88,7 @@ def make_config(model: str, seed: int, recipe: Recipe, run_settings: dict[str, A
     if unknown:
         raise ConfigError(f"no run setting {unknown[0]!r}")
     ExperimentConfig.check(model=model, seed=seed, recipe=recipe, **run)  # a bad value's own message comes first
+    check_batch_sizes(recipe, run)
     check_data_dir(run["data_dir"])
     return ExperimentConfig(model=model, seed=seed, recipe=recipe, execution=resolve_execution(recipe, run), **run)
 

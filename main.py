@@ -19,7 +19,7 @@ from commandline import add_setting_flags, parse_seeds, recipe_overrides, run_se
 from data.mnist import DataError, ensure_mnist
 from files import atomic_write_bytes
 from report.tables import results_table
-from settings import ConfigError, ExperimentConfig, SGDRecipe, declared
+from settings import AT_MOST_CORES, ConfigError, ExperimentConfig, SGDRecipe, declared
 from stats import SCORES
 
 class OneLineErrorParser(argparse.ArgumentParser):
@@ -29,10 +29,10 @@ class OneLineErrorParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def positive_int(text: str) -> int:
+def jobs(text: str) -> int:
     value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    if not AT_MOST_CORES.passes(value) or value == 0:
+        raise argparse.ArgumentTypeError(f"must be {AT_MOST_CORES.requirement} and at least 1, got {text}")
     return value
 
 
@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="set any field of the model's recipe, e.g. --set momentum=0.8 (repeatable)")
     run = parser.add_argument_group("run", "where and how the runs go")
     add_setting_flags(run, ExperimentConfig, recipe=False, skip=("seed", "recipe_name"))
-    run.add_argument("--jobs", type=positive_int, default=1,
+    run.add_argument("--jobs", type=jobs, default=1,
                      help="run the experiments N at a time in worker processes sharing the CPU cores (default: 1)")
     search = parser.add_argument_group("recipe search", "--tune: an Optuna study on the validation split "
                                        "(see the README's Tuning section)")

@@ -14,6 +14,7 @@ results tables read without either. Making configs (from the command line, a mod
 resolving what depends on the machine is configs.py's job; the flags and reproduce commands, commandline.py's.
 """
 import math
+import os
 import types
 import typing
 from dataclasses import MISSING, Field, dataclass, field, fields, replace
@@ -26,6 +27,9 @@ COMPILE = ("auto", "on", "off")
 SCHEDULES = ("step", "one-cycle")
 SCHEDULE_SETTINGS = {"step": ("step_size", "gamma"), "one-cycle": ("warmup", "cycle_epochs", "floor")}
 SEED_LIMIT = 2**32  # numpy's seed range, the narrowest of the generators a run seeds
+CORES = os.cpu_count() or 1
+# Runs one command may ask for: a range is checked before it is made, so a typo such as 1-100000000 costs nothing.
+MOST_RUNS = 10_000
 
 
 class ConfigError(ValueError):
@@ -46,6 +50,8 @@ FRACTION = Check(lambda v: 0 <= v < 1, "a number in [0, 1)")
 OPEN_FRACTION = Check(lambda v: 0 < v < 1, "a number in (0, 1)")
 FRACTIONS = Check(lambda v: all(0 <= x < 1 for x in v), "numbers in [0, 1)")
 SEED = Check(lambda v: 0 <= v < SEED_LIMIT, f"between 0 and {SEED_LIMIT - 1}")
+# Each worker process holds its own torch and its own copy of the data: more of them than cores only time-slice.
+AT_MOST_CORES = Check(lambda v: 0 <= v <= CORES, f"between 0 and this machine's {CORES} CPU cores")
 
 
 def setting(default: Any = MISSING, *, help: str, check: Check | None = None, choices: tuple = (),
@@ -233,7 +239,7 @@ class ExperimentConfig:
     loader: str = setting("tensor", choices=LOADERS,
                           help="tensor: data kept on the device, batch augmentation (fast); "
                                "torchvision: the published per-image PIL pipeline")
-    workers: int = setting(0, help="DataLoader worker processes, for --loader torchvision", check=NON_NEGATIVE)
+    workers: int = setting(0, help="DataLoader worker processes, for --loader torchvision", check=AT_MOST_CORES)
     limit_train: int | None = setting(None, help="train on the first N training images only", check=POSITIVE)
     limit_test: int | None = setting(None, help="test on the first N test images only", check=POSITIVE)
     precision: str = setting("auto", choices=PRECISIONS,

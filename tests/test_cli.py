@@ -145,6 +145,15 @@ def test_divergence_fails_that_run_and_the_others_go_on(mnist_dir, tmp_path):
     (["--label-smoothing", "1"], "--label-smoothing must be a number in [0, 1), got 1"),
     (["--schedule", "one-cycle", "--warmup", "0"], "--warmup must be a number in (0, 1), got 0"),
     (["--set", "schedule=cosine"], "--schedule must be one of step, one-cycle, got 'cosine'"),
+    (["--models", "model3", "--epochs", "1", "--limit-train", "512", "--limit-test", "200", "--batch-size", "10000000"],
+     "--batch-size 10,000,000 is more than the 512 training images it would batch"),
+    (["--test-batch-size", "20000"], "--test-batch-size 20,000 is more than the 10,000 test images it would batch"),
+    (["--validation", "--limit-train", "600", "--test-batch-size", "200"],
+     "--test-batch-size 200 is more than the 100 validation images it would batch"),
+    (["--jobs", "1000"], "argument --jobs: must be between 0 and this machine's"),
+    (["--workers", "1000"], "--workers must be between 0 and this machine's"),
+    (["--seeds", "1-100000000"], "--seeds 1-100000000: 100,000,000 runs of each model; at most 10,000 in one command"),
+    (["--models", "model3", "--recipe", "nope"], "model3 has no recipe 'nope' (its recipes: default, published, step)"),
 ])
 def test_bad_input_is_one_line_and_exit_2(flags, message):
     done = run_cli("main.py", *flags)
