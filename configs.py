@@ -23,22 +23,6 @@ DEFAULT_RUN_SETTINGS = {f.name: f.default for f in declared(ExperimentConfig) if
 TEST_BATCH_SIZES = {"cpu": 128, "cuda": 1000, "mps": 1000}
 
 
-def training_batches(recipe: Recipe, run: dict[str, Any]) -> int:
-    """Training batches in one epoch of `recipe` under the run settings `run` (--limit-train, --validation)."""
-    train, _ = split_sizes(run["limit_train"], run["limit_test"], run["validation"])
-    return -(-train // recipe.batch_size)
-
-
-def check_batch_sizes(recipe: Recipe, run: dict[str, Any]) -> None:
-    """A batch larger than the images it would batch is refused here, before anything is sized from it."""
-    train, evaluation = split_sizes(run["limit_train"], run["limit_test"], run["validation"])
-    split = "validation" if run["validation"] else "test"
-    for flag, size, images, what in (("--batch-size", recipe.batch_size, train, "training"),
-                                     ("--test-batch-size", run["test_batch_size"], evaluation, split)):
-        if size is not None and size > images:
-            raise ConfigError(f"{flag} {size:,} is more than the {images:,} {what} images it would batch")
-
-
 def check_data_dir(data_dir: str | None) -> None:
     if data_dir is None:
         return
@@ -49,8 +33,16 @@ def check_data_dir(data_dir: str | None) -> None:
 
 
 def resolve_execution(recipe: Recipe, run: dict[str, Any]) -> Execution:
-    """Device, precision, compilation and graph capture for these settings on this machine; ConfigError where one
-    cannot work."""
+    """Device, precision, compilation, graph capture and the batches of an epoch for these settings on this machine;
+    ConfigError where one cannot work, and for a batch larger than the images it would batch (before anything is
+    sized from it)."""
+    train, evaluation = split_sizes(run["limit_train"], run["limit_test"], run["validation"])
+    split = "validation" if run["validation"] else "test"
+    for flag, size, images, what in (("--batch-size", recipe.batch_size, train, "training"),
+                                     ("--test-batch-size", run["test_batch_size"], evaluation, split)):
+        if size is not None and size > images:
+            raise ConfigError(f"{flag} {size:,} is more than the {images:,} {what} images it would batch")
+    train_batches = -(-train // recipe.batch_size)
     try:
         device = pick_device(run["device"])
         precision = resolve_precision(run["precision"], device)
@@ -58,12 +50,12 @@ def resolve_execution(recipe: Recipe, run: dict[str, Any]) -> Execution:
         if graphed and run["compile"] == "on":
             raise ValueError("--compile on and a CUDA graph are two ways to run the step: give --cuda-graph off "
                              "to compile")
-        compiled = not graphed and should_compile(run["compile"], device, recipe.epochs * training_batches(recipe, run))
+        compiled = not graphed and should_compile(run["compile"], device, recipe.epochs * train_batches)
     except ValueError as error:
         raise ConfigError(str(error)) from None
-    evaluation = split_sizes(run["limit_train"], run["limit_test"], run["validation"])[1]
-    return Execution(device.type, precision, compiled, graphed,
-                     run["test_batch_size"] or min(TEST_BATCH_SIZES[device.type], evaluation))
+    test_batch_size = run["test_batch_size"] or min(TEST_BATCH_SIZES[device.type], evaluation)
+    return Execution(device.type, precision, compiled, graphed, test_batch_size, train_batches,
+                     -(-evaluation // test_batch_size))
 
 
 def should_graph(setting: str, device: Any, recipe: Recipe, precision: str) -> bool:
@@ -88,15 +80,14 @@ def make_config(model: str, seed: int, recipe: Recipe, run_settings: dict[str, A
     if unknown:
         raise ConfigError(f"no run setting {unknown[0]!r}")
     ExperimentConfig.check(model=model, seed=seed, recipe=recipe, **run)  # a bad value's own message comes first
-    check_batch_sizes(recipe, run)
     check_data_dir(run["data_dir"])
     return ExperimentConfig(model=model, seed=seed, recipe=recipe, execution=resolve_execution(recipe, run), **run)
 
 
 def config_for(model: str, seed: int = 1, recipe_overrides: dict[str, Any] | None = None,
                **run_settings: Any) -> ExperimentConfig:
-    """The model's recipe (its default, or the one `recipe_name` names) with `recipe_overrides` applied (None values keep the recipe's), and the run settings
-    (None values keep their defaults)."""
+    """The model's recipe (its default, or the one `recipe_name` names) with `recipe_overrides` applied (None values
+    keep the recipe's), and the run settings (None values keep their defaults)."""
     name = models.canonical_name(model)
     changes = {key: value for key, value in (recipe_overrides or {}).items() if value is not None}
     run = {key: value for key, value in run_settings.items() if value is not None}

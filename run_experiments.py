@@ -17,7 +17,7 @@ from typing import Callable, Iterator
 import torch
 
 import models
-from data.loaders import LoaderSettings, make_loaders, random_generators, split, stop_augmenting
+from data.loaders import make_loaders, random_generators, stop_augmenting
 from data.mnist import ensure_mnist, resolve_data_dir
 from parallel import Worker, run_in_workers
 from provenance import describe_device, git_commit, library_versions, machine_description
@@ -32,13 +32,6 @@ from training.loops import test_line
 from training.optim import TrainingMethod
 from training.precision import Precision
 from utils import IMAGE_SHAPE, RunLog, layer_geometry, model_summary, parameter_count, seed_everything
-
-
-def loader_settings(config: ExperimentConfig) -> LoaderSettings:
-    recipe = config.recipe
-    return LoaderSettings(recipe.batch_size, config.execution.test_batch_size, recipe.augment, config.loader, config.workers,
-                          config.seed, config.limit_train, config.limit_test, config.validation, recipe.translate,
-                          recipe.scale, recipe.clean_epochs)
 
 
 def build_model(config: ExperimentConfig) -> torch.nn.Module:
@@ -82,12 +75,6 @@ def training_method(config: ExperimentConfig, model: torch.nn.Module, batches_pe
     return models.get_training_method(config.model)(model, config.recipe, batches_per_epoch)
 
 
-def batches_per_epoch(config: ExperimentConfig) -> tuple[int, int]:
-    """(training, evaluation) batches in one epoch of this config."""
-    train, evaluation = split(loader_settings(config))
-    return -(-len(train) // config.recipe.batch_size), -(-len(evaluation) // config.execution.test_batch_size)
-
-
 @contextlib.contextmanager
 def standing_still(optimizer: torch.optim.Optimizer) -> Iterator[None]:
     """The optimizer's rates at zero (the same work per step, but no step that could diverge), then as they were."""
@@ -117,10 +104,10 @@ def timed_estimate(config: ExperimentConfig, step: TrainingStep | GraphedStep, m
     """
     warm_up = 2
     device = torch.device(config.execution.device)
-    train_batches, test_batches = batches_per_epoch(config)
-    settings = replace(loader_settings(config), limit_train=(warm_up + timed_batches) * config.recipe.batch_size,
-                       limit_test=config.execution.test_batch_size)
-    train_loader, test_loader = make_loaders(resolve_data_dir(config.data_dir), settings, device)
+    train_batches, test_batches = config.execution.train_batches, config.execution.eval_batches
+    first_images = replace(config, limit_train=(warm_up + timed_batches) * config.recipe.batch_size,
+                           limit_test=config.execution.test_batch_size)
+    train_loader, test_loader = make_loaders(resolve_data_dir(config.data_dir), first_images, device)
     batches = list(train_loader)
     trained = [model] + ([method.average] if method.average is not None else [])
     state = TrainingState.save(torch.nn.ModuleList(trained), method.optimizer)
@@ -139,7 +126,7 @@ def estimate_seconds(config: ExperimentConfig) -> float:
     device = torch.device(config.execution.device)
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         probe = build_model(config)
-        method = training_method(config, probe, batches_per_epoch(config)[0])
+        method = training_method(config, probe, config.execution.train_batches)
         precision = Precision(config.execution.precision, device)
         step = training_step(probe, config, method, precision)
         if config.execution.graphed:
@@ -236,9 +223,9 @@ class Run:
     def prepare(self, estimate: float | None) -> None:
         """Data, training method and step; the header of the log; a resumed run's saved state restored."""
         config = self.config
-        self.train_loader, self.eval_loader = make_loaders(self.data_dir, loader_settings(config), self.device)
+        self.train_loader, self.eval_loader = make_loaders(self.data_dir, config, self.device)
         self.generators = random_generators(self.train_loader)
-        self.method = training_method(config, self.model, len(self.train_loader))
+        self.method = training_method(config, self.model, config.execution.train_batches)
         self.precision = Precision(config.execution.precision, self.device)
         self.log(f"Device: {self.device} ({torch.get_num_threads()} CPU threads), precision {self.precision.name}"
                  + (", training step compiled" if config.execution.compiled else "")
@@ -260,7 +247,7 @@ class Run:
         estimate = estimate if estimate is not None else timed_estimate(config, self.step, self.model, self.method,
                                                                     self.precision)
         self.log(f"Estimated time: {format_duration(estimate)} for {config.recipe.epochs} epochs "
-                 f"({len(self.train_loader)} training batches per epoch)")
+                 f"({config.execution.train_batches} training batches per epoch)")
 
     def end_epoch(self, epoch: int, lr: float, train: EpochMetrics, evaluation: EpochMetrics) -> None:
         """Log the evaluation, then record the epoch and save the best weights, the state and the record."""

@@ -210,13 +210,15 @@ class SGDRecipe(Recipe):
 
 @dataclass(frozen=True)
 class Execution:
-    """How a run computes on this machine: its `--device`, `--precision` and `--compile` settings resolved once,
-    when the config is made; the record keeps these."""
+    """How a run computes on this machine: its `auto` settings resolved once, when the config is made, and the
+    batches of an epoch that follow from them; the record keeps these."""
     device: str  # "cpu", "cuda" or "mps"
     precision: str  # fp32, bf16 or fp16
     compiled: bool  # the training step runs under torch.compile
-    graphed: bool = False  # the training step is to be captured once as a CUDA graph and replayed
-    test_batch_size: int = 128  # `--test-batch-size`, or the device's own default
+    graphed: bool  # the training step is to be captured once as a CUDA graph and replayed
+    test_batch_size: int  # `--test-batch-size`, or the device's own default
+    train_batches: int  # in one epoch
+    eval_batches: int
 
 
 @dataclass(frozen=True, kw_only=True)

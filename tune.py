@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 import warnings
-from dataclasses import MISSING, asdict, dataclass, field, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -32,19 +32,15 @@ from parallel import Worker, run_in_workers
 from records import RunRecord, format_duration
 from configs import config_for, make_config
 from run_experiments import Pruned, run_experiment
-from settings import ConfigError, Recipe, SGDRecipe, declared, format_value, recorded_values
-from stats import SCORE_TEXT, SCORES
+from report.study import summarize
+from settings import ConfigError, Recipe, SGDRecipe, format_value
+from stats import SCORES
+from studies import HEARTBEAT_SECONDS, STUDY_FILE, Study
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial is ours to print
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # heartbeats: used as documented
 warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")  # we beat
 
-STUDY_FILE = "study.json"
-# On a database storage a worker beats this often while it runs a trial, and one silent for six beats (killed,
-# powered off) has its trial failed and redone. The tests shorten the beat through the environment.
-HEARTBEAT_SECONDS = int(os.environ.get("MNIST8K_HEARTBEAT_SECONDS", "30"))
-GRACE_SECONDS = 6 * HEARTBEAT_SECONDS
-JOURNAL_FILE = "study.log"
 COUNTED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.RUNNING,
            optuna.trial.TrialState.WAITING)
 
@@ -74,71 +70,6 @@ def default_search_space(trial: optuna.Trial, recipe: Recipe, fixed: set[str]) -
 def search_space(model: str) -> Callable[[optuna.Trial, Recipe, set[str]], dict[str, Any]]:
     """The model file's `search_space(trial, recipe, fixed)`, or the default around its recipe."""
     return models.get_search_space(model) or default_search_space
-
-
-@dataclass(frozen=True)
-class Study:
-    """One recipe search: what it tunes, how trials run, and where it is kept."""
-    model: str
-    name: str
-    folder: Path
-    storage: str | None  # an Optuna RDB URL, or the path of a journal file; None: study.log in the folder
-    trials: int
-    seeds: tuple[int, ...]
-    prune_after: int  # epochs every trial runs before the pruner may stop it
-    overrides: dict[str, Any] = field(default_factory=dict)  # recipe fields fixed from the command line
-    run_settings: dict[str, Any] = field(default_factory=dict)
-    score: str = "mean"  # the statistic over seeds (SCORES)
-    # The model file's recipe when the study began, kept with the study: every trial starts from it, so a study
-    # continued after the file changed still searches around one recipe. Empty: the file's recipe now.
-    base_recipe: dict[str, Any] = field(default_factory=dict)
-
-    def file_recipe(self) -> Recipe:
-        """The model file's recipe now, of the name the study was given (`--recipe`; the default)."""
-        return models.get_recipe(self.model, self.run_settings.get("recipe_name", models.DEFAULT_RECIPE))
-
-    @property
-    def recipe(self) -> Recipe:
-        """The recipe every trial starts from: the study's base recipe with the fields fixed on its command line."""
-        current = self.file_recipe()
-        base = type(current)(**recorded_values(type(current), self.base_recipe)) if self.base_recipe else current
-        return base.with_overrides(self.overrides)
-
-    @property
-    def score_window(self) -> int:
-        target = models.get_target(self.model)
-        return min(target.window, self.recipe.epochs) if target else 1
-
-    @property
-    def where(self) -> str:
-        return self.storage or str(self.folder / JOURNAL_FILE)
-
-    def open_storage(self) -> optuna.storages.BaseStorage:
-        if "://" in self.where:
-            return optuna.storages.RDBStorage(self.where, heartbeat_interval=HEARTBEAT_SECONDS,
-                                              grace_period=GRACE_SECONDS)
-        from optuna.storages.journal import JournalFileBackend
-
-        return optuna.storages.JournalStorage(JournalFileBackend(self.where))
-
-    def load(self, pruner: optuna.pruners.BasePruner | None = None) -> optuna.Study:
-        pruner = pruner or optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=self.prune_after)
-        return optuna.create_study(storage=self.open_storage(), study_name=self.name, direction="maximize",
-                                   load_if_exists=True, pruner=pruner)
-
-    def read(self) -> optuna.Study:
-        """The study as stored, for reading: unlike load(), this writes nothing to the storage."""
-        return optuna.load_study(study_name=self.name, storage=self.open_storage())
-
-    def describe(self) -> dict[str, Any]:
-        return {"model": self.model, "name": self.name, "storage": self.storage, "trials": self.trials,
-                "seeds": list(self.seeds), "prune_after": self.prune_after, "overrides": self.overrides,
-                "run_settings": {k: v for k, v in self.run_settings.items() if k not in ("out", "data_dir")},
-                "score": self.score, "score_text": self.score_text, "recipe": self.base_recipe}
-
-    @property
-    def score_text(self) -> str:
-        return f"{SCORE_TEXT[self.score]} of validation accuracy over the last {self.score_window} epoch(s)"
 
 
 def default_score(model: str) -> str:
@@ -373,82 +304,3 @@ def tune(study: Study, jobs: int = 1) -> int:
         return 130
     print(summarize(study))
     return 0
-
-
-# --- the summary: table, ready-to-paste recipe, plots ---------------------------------------------------
-
-def recipe_line(recipe: Recipe) -> str:
-    """The recipe as a line for the model file; fields at their defaults are left out, so that a setting added later
-    does not change the line."""
-    fields_text = ", ".join(f"{f.name}={getattr(recipe, f.name)!r}" for f in declared(recipe)
-                            if f.default is MISSING or getattr(recipe, f.name) != f.default)
-    return f"RECIPE = {type(recipe).__name__}({fields_text})"
-
-
-def best_trials_table(optuna_study: optuna.Study, top: int = 10) -> str:
-    rows = sorted((t for t in optuna_study.trials if t.state == optuna.trial.TrialState.COMPLETE),
-                  key=lambda t: t.value, reverse=True)[:top]
-    lines = ["| trial | score (validation %) | " + " | ".join(rows[0].params) + " | minutes |",
-             "|---|---|" + "---|" * len(rows[0].params) + "---|"] if rows else ["(no completed trial yet)"]
-    for t in rows:
-        minutes = (t.datetime_complete - t.datetime_start).total_seconds() / 60
-        lines.append(f"| {t.number} | {t.value:.3f} | " + " | ".join(format_value(v) for v in t.params.values())
-                     + f" | {minutes:.1f} |")
-    return "\n".join(lines)
-
-
-def save_plots(optuna_study: optuna.Study, folder: Path) -> list[str]:
-    """Optuna's optimization history and parameter importances, as PNGs beside the study."""
-    from report.plots import pyplot, save_figure
-
-    pyplot()
-    import optuna.visualization.matplotlib as plots
-
-    written = []
-    complete = [t for t in optuna_study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    for name, plot, needed in (("optimization-history.png", plots.plot_optimization_history, 1),
-                               ("param-importances.png", plots.plot_param_importances, 2),
-                               ("intermediate-values.png", plots.plot_intermediate_values, 1)):
-        if len(complete) >= needed:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # stable enough to draw
-                axis = plot(optuna_study)
-            save_figure(axis.figure, folder / name)
-            written.append(name)
-    return written
-
-
-def split_text(study: Study) -> str:
-    used = min(study.run_settings.get("limit_train") or 60_000, 60_000)
-    return (f"trained on the first {used - used // 6:,} training images and validated on the next {used // 6:,}"
-            + ("" if used == 60_000 else f" (a --limit-train {used} subset)"))
-
-
-def summarize(study: Study) -> str:
-    """The best trials, the best recipe as a line for the model file, and the plots; also written to study.md."""
-    optuna_study = study.read()
-    states = [t.state.name.lower() for t in optuna_study.trials]
-    counts = ", ".join(f"{states.count(s)} {s}" for s in dict.fromkeys(states))
-    lines = [f"## Study {study.name}: {study.model}, {counts}", "",
-             f"Generated from the study's storage by `python main.py --report {study.folder.as_posix()}`.", "",
-             f"Score: {study.score_text} (seeds {', '.join(map(str, study.seeds))}), {split_text(study)}; "
-             f"the test set is not read. Median pruning after epoch {study.prune_after}.", "",
-             best_trials_table(optuna_study), ""]
-    complete = [t for t in optuna_study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    if complete:
-        best = max(complete, key=lambda t: t.value)
-        lines += [f"Best: trial {best.number}, score {best.value:.3f}. For models/{study.model}.py:", "", "```python",
-                  recipe_line(study.recipe.with_overrides(best.params)), "```", ""]
-    lines += [f"![{name}]({name})" for name in save_plots(optuna_study, study.folder)]
-    text = "\n".join(lines).rstrip() + "\n"
-    atomic_write_bytes(study.folder / "study.md", text.encode())
-    return text
-
-
-def load_study(folder: Path) -> Study:
-    """The Study a folder's study.json describes (for --report on a study folder)."""
-    value = json.loads((Path(folder) / STUDY_FILE).read_text())
-    score = value["score"] if value.get("score") in SCORES else "mean"  # studies from before --score took the mean
-    return Study(value["model"], value["name"], Path(folder), value["storage"], value["trials"],
-                 tuple(value["seeds"]), value["prune_after"], value["overrides"], value["run_settings"], score,
-                 value.get("recipe", {}))  # studies from before the base recipe was kept: the file's recipe now

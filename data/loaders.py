@@ -6,7 +6,6 @@
 - "torchvision": the published pipeline, per-image PIL transforms through a DataLoader. Use it
   to plug in your own torchvision transforms, and as the baseline the tensor pipeline is measured against.
 """
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -15,7 +14,7 @@ from torch.utils.data import DataLoader, Subset
 from torchvision import datasets, transforms
 
 from data.augment import augment_batches
-from settings import LOADERS
+from settings import ExperimentConfig
 
 MEAN, STD = 0.1307, 0.3081
 TRAIN_IMAGES, TEST_IMAGES = 60_000, 10_000
@@ -78,22 +77,6 @@ def normalize(pixels: torch.Tensor) -> torch.Tensor:
     return (pixels - MEAN) / STD
 
 
-@dataclass(frozen=True)
-class LoaderSettings:
-    batch_size: int
-    test_batch_size: int
-    augment: bool
-    loader: str = "tensor"
-    workers: int = 0
-    seed: int = 1
-    limit_train: int | None = None
-    limit_test: int | None = None
-    validation: bool = False  # evaluate on the training set's held-out end, never reading the test set
-    translate: float = 0.0  # with augment: random shifts up to this fraction of the image size
-    scale: float = 0.0  # with augment: random zooms in [1 - scale, 1 + scale]
-    clean_epochs: int = 0  # with augment: the last epochs train on the images as they are (stop_augmenting)
-
-
 def split_sizes(limit_train: int | None, limit_test: int | None, validation: bool) -> tuple[int, int]:
     """(training, evaluation) images: the first of each set, or, for validation, the training set (or its
     --limit-train subset) cut into its first five sixths and its last sixth (50,000 and 10,000 of 60,000)."""
@@ -103,10 +86,10 @@ def split_sizes(limit_train: int | None, limit_test: int | None, validation: boo
     return used, min(limit_test or TEST_IMAGES, TEST_IMAGES)
 
 
-def split(settings: LoaderSettings) -> tuple[range, range]:
+def split(config: ExperimentConfig) -> tuple[range, range]:
     """Training and evaluation indices (split_sizes); validation's held-out sixth follows the training images."""
-    train, evaluation = split_sizes(settings.limit_train, settings.limit_test, settings.validation)
-    return range(train), range(train, train + evaluation) if settings.validation else range(evaluation)
+    train, evaluation = split_sizes(config.limit_train, config.limit_test, config.validation)
+    return range(train), range(train, train + evaluation) if config.validation else range(evaluation)
 
 
 def stop_augmenting(loader) -> None:
@@ -124,29 +107,28 @@ def random_generators(loader) -> list[torch.Generator]:
     return [loader.generator] if getattr(loader, "generator", None) is not None else []
 
 
-def make_loaders(data_dir: Path, settings: LoaderSettings, device: torch.device, shuffle_train: bool = True):
-    """(train_loader, evaluation_loader) for the chosen loader; both yield (images, labels) batches.
-
-    The evaluation loader reads the test set, or with `settings.validation` the held-out end of the training set.
-    """
-    train_range, eval_range = split(settings)
-    train_set = mnist_dataset(data_dir, True, train_transform(settings.augment, settings.translate, settings.scale))
-    eval_set = mnist_dataset(data_dir, settings.validation, test_transform())  # train=True: the held-out end
-    if settings.loader == "tensor":
+def make_loaders(data_dir: Path, config: ExperimentConfig, device: torch.device, shuffle_train: bool = True):
+    """(train_loader, evaluation_loader) for the run's loader, batch sizes, augmentation and subset; both yield
+    (images, labels) batches. The evaluation loader reads the test set, or with `config.validation` the held-out end
+    of the training set."""
+    recipe = config.recipe
+    train_range, eval_range = split(config)
+    train_set = mnist_dataset(data_dir, True, train_transform(recipe.augment, recipe.translate, recipe.scale))
+    eval_set = mnist_dataset(data_dir, config.validation, test_transform())  # train=True: the held-out end
+    test_batch_size = config.execution.test_batch_size
+    if config.loader == "tensor":
         def tensor_loader(dataset: datasets.MNIST, indices: range, batch_size: int, shuffle: bool, augment: bool):
             chosen = slice(indices.start, indices.stop)
             return TensorLoader(dataset.data[chosen], dataset.targets[chosen], batch_size, shuffle, augment,
-                                device, settings.seed, settings.translate, settings.scale)
-        return (tensor_loader(train_set, train_range, settings.batch_size, shuffle_train, settings.augment),
-                tensor_loader(eval_set, eval_range, settings.test_batch_size, False, False))
-    if settings.loader != "torchvision":
-        raise ValueError(f"unknown loader {settings.loader!r}: choose one of {', '.join(LOADERS)}")
-    options = dict(num_workers=settings.workers, pin_memory=device.type == "cuda")
-    keep_workers = settings.workers > 0
+                                device, config.seed, recipe.translate, recipe.scale)
+        return (tensor_loader(train_set, train_range, recipe.batch_size, shuffle_train, recipe.augment),
+                tensor_loader(eval_set, eval_range, test_batch_size, False, False))
+    options = dict(num_workers=config.workers, pin_memory=device.type == "cuda")
+    keep_workers = config.workers > 0
     # Workers kept between epochs would keep the augmenting transform that stop_augmenting swaps out.
-    train = DataLoader(Subset(train_set, train_range), batch_size=settings.batch_size, shuffle=shuffle_train,
-                       generator=torch.Generator().manual_seed(settings.seed),
-                       persistent_workers=keep_workers and not settings.clean_epochs, **options)
-    evaluation = DataLoader(Subset(eval_set, eval_range), batch_size=settings.test_batch_size, shuffle=False,
+    train = DataLoader(Subset(train_set, train_range), batch_size=recipe.batch_size, shuffle=shuffle_train,
+                       generator=torch.Generator().manual_seed(config.seed),
+                       persistent_workers=keep_workers and not recipe.clean_epochs, **options)
+    evaluation = DataLoader(Subset(eval_set, eval_range), batch_size=test_batch_size, shuffle=False,
                             persistent_workers=keep_workers, **options)
     return train, evaluation

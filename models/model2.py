@@ -7,7 +7,7 @@ Target:
   convolution blocks suffice for MNIST's edges and strokes, but it is about twice the 8k budget.
 
 Recipe:
-With batch norm the network takes a large learning rate, so it shares Model3's schedule shape (SGD,
+With batch norm the network takes a large learning rate, so it shares the published Model3's schedule shape (SGD,
 momentum 0.9, StepLR every 6 epochs by 0.1, augmentation on, batch 128) at lr 0.1: Dropout2d(0.1) on
 every block already slows learning. The recipe was chosen before running it, and kept.
 

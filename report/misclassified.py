@@ -5,15 +5,15 @@ from pathlib import Path
 import torch
 
 import models
-from data.loaders import LoaderSettings, make_loaders
+from data.loaders import TensorLoader, mnist_dataset, test_transform
 from data.mnist import ensure_mnist, resolve_data_dir
 from files import atomic_write_bytes
-from report.tables import ReportError, Run
+from report.tables import RecordedRun, ReportError
 
 MISCLASSIFIED_FILE = "misclassified.json"
 
 
-def misclassified(run: Run, data_dir: Path) -> list[dict]:
+def misclassified(run: RecordedRun, data_dir: Path) -> list[dict]:
     """The best checkpoint's wrong test predictions, as [{index, label, predicted}]."""
     saved = run.folder / MISCLASSIFIED_FILE
     if saved.exists():
@@ -24,7 +24,9 @@ def misclassified(run: Run, data_dir: Path) -> list[dict]:
     model = models.get_model(run.record.model)
     model.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=True))
     model.eval()
-    _, test = make_loaders(data_dir, LoaderSettings(1000, 1000, False), torch.device("cpu"))
+    images = mnist_dataset(data_dir, False, test_transform())
+    test = TensorLoader(images.data, images.targets, 1000, shuffle=False, augment=False, device=torch.device("cpu"),
+                        seed=0)
     wrong, offset = [], 0
     with torch.inference_mode():
         for images, labels in test:

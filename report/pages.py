@@ -15,8 +15,8 @@ from pathlib import Path
 import models
 from files import atomic_write_bytes
 from report.plots import plot_comparison, plot_distribution, plot_group, plot_misclassified, plot_parameters
-from report.tables import (GONE, ReportError, Run, as_filed, by_group, load_runs, reproduce_command,
-                           results_table, summary_table)
+from report.tables import (GONE, RecordedRun, ReportError, as_filed, by_group, load_runs,
+                           reproduce_command, results_table, summary_table)
 from records import RECORD_FILE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,13 +63,13 @@ def featured_model(folder: Path) -> str | None:
         raise ReportError(f"{path}: expected {{\"featured\": \"<model>\"}} ({error})") from None
 
 
-def featured_runs(runs: list[Run], model: str) -> list[Run]:
+def featured_runs(runs: list[RecordedRun], model: str) -> list[RecordedRun]:
     """The featured model's runs as its file now stands, if any; else all of its runs."""
     runs = [run for run in runs if run.record.model == model]
     return [run for run in runs if as_filed(run.record)] or runs
 
 
-def best_log(group: list[Run]) -> str:
+def best_log(group: list[RecordedRun]) -> str:
     best = max(group, key=lambda run: run.record.best_eval_acc or 0)
     log = (best.folder / "log.txt").read_text().splitlines()
     start = next((i for i, line in enumerate(log) if line.startswith("EPOCH: 0")), 0)
@@ -77,13 +77,14 @@ def best_log(group: list[Run]) -> str:
     return f"Seed {best.record.seed} (`{best.folder.name}/log.txt`):\n\n```\n{body}\n```"
 
 
-def provenance_line(runs: list[Run]) -> str:
+def provenance_line(runs: list[RecordedRun]) -> str:
     records = [run.record for run in runs]
     return (f"Machine: {'; '.join(sorted({r.machine for r in records}))}. "
             f"torch {', '.join(sorted({r.versions['torch'] for r in records}))}.")
 
 
-def misclassified_section(runs: list[Run], model: str, folder: Path, data_dir: Path | None) -> list[str]:
+def misclassified_section(runs: list[RecordedRun], model: str, folder: Path,
+                          data_dir: Path | None) -> list[str]:
     from report.misclassified import misclassified, test_images
 
     best = max(featured_runs(runs, model), key=lambda run: run.record.best_eval_acc or 0)
@@ -95,7 +96,7 @@ def misclassified_section(runs: list[Run], model: str, folder: Path, data_dir: P
             "", "![Misclassified test images](misclassified.png)", ""]
 
 
-def results_page(runs: list[Run], folder: Path, data_dir: Path | None) -> str:
+def results_page(runs: list[RecordedRun], folder: Path, data_dir: Path | None) -> str:
     """The folder's full page: every run's row, reproduce commands, plots, each model's notes, the featured model."""
     records = [run.record for run in runs]
     featured = featured_model(folder)
@@ -135,7 +136,7 @@ def results_page(runs: list[Run], folder: Path, data_dir: Path | None) -> str:
     return "\n".join(parts).rstrip() + "\n"
 
 
-def summary_section(runs: list[Run]) -> str:
+def summary_section(runs: list[RecordedRun]) -> str:
     """The top README's Results: each model as its file now stands, its seeds as a picture and a row per group;
     the other recipes and designs tried are left to the results page."""
     filed = [run for run in runs if as_filed(run.record)]
@@ -169,7 +170,7 @@ def replace_section(readme: str, section: str) -> str:
     return f"{head}{SUMMARY_START}\n{section}{SUMMARY_END}{tail}"
 
 
-def write_plots(runs: list[Run], folder: Path) -> None:
+def write_plots(runs: list[RecordedRun], folder: Path) -> None:
     plotted = [run for run in runs if run.record.epochs]
     for name, group in by_group(plotted).items():
         plot_group(name, group, folder / image_name(name))
@@ -196,7 +197,8 @@ def write_pages(folders: list[Path], readme: Path | None, data_dir: Path | None 
 
 def write_results(folders: list[Path], data_dir: Path | None) -> int:
     """`--report`: study folders get their summary; run folders (default: results/*/) their results page."""
-    from tune import STUDY_FILE, load_study, summarize
+    from report.study import summarize
+    from studies import STUDY_FILE, load_study
 
     studies = [f for f in folders if (f / STUDY_FILE).exists()]
     for study in studies:

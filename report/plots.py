@@ -6,7 +6,7 @@ from pathlib import Path
 
 from files import atomic_write_bytes
 from records import RunRecord
-from report.tables import Run, by_group, split_name
+from report.tables import RecordedRun, by_group, split_name
 
 def pyplot():
     import matplotlib
@@ -37,7 +37,7 @@ def draw_targets(axis, records: list[RunRecord]) -> None:
         axis.axhline(accuracy, color="black", linewidth=0.8, linestyle=":", label=f"target {accuracy:.2f}%")
 
 
-def plot_group(name: str, group: list[Run], path: Path) -> None:
+def plot_group(name: str, group: list[RecordedRun], path: Path) -> None:
     plt = pyplot()
     figure, (accuracy, loss) = plt.subplots(1, 2, figsize=(11, 3.8))
     for index, run in enumerate(group):
@@ -64,7 +64,7 @@ def plot_group(name: str, group: list[Run], path: Path) -> None:
     save_figure(figure, path)
 
 
-def plot_comparison(runs: list[Run], path: Path) -> None:
+def plot_comparison(runs: list[RecordedRun], path: Path) -> None:
     plt = pyplot()
     figure, axis = plt.subplots(figsize=(8, 4))
     for index, (name, group) in enumerate(by_group(runs).items()):
@@ -99,7 +99,7 @@ def column_label(name: str, records: list[RunRecord]) -> str:
     return "\n".join(lines)
 
 
-def plot_parameters(runs: list[Run], path: Path) -> None:
+def plot_parameters(runs: list[RecordedRun], path: Path) -> None:
     """The story in one picture: a column per group, largest network first, every run a point (spread a little
     sideways so that seeds stay apart) and the group's mean a bar; under each column its parameters and pass rate."""
     plt = pyplot()
@@ -121,7 +121,7 @@ def plot_parameters(runs: list[Run], path: Path) -> None:
     save_figure(figure, path)
 
 
-def plot_distribution(runs: list[Run], path: Path) -> None:
+def plot_distribution(runs: list[RecordedRun], path: Path) -> None:
     """Each group's seeds as points: the accuracy over the target's epochs, the target drawn, how many met it."""
     plt = pyplot()
     groups = {name: [run.record for run in group if run.record.window_accuracy() is not None]

@@ -24,7 +24,7 @@ class ReportError(ConfigError):
 
 
 @dataclass
-class Run:
+class RecordedRun:
     record: RunRecord
     folder: Path
 
@@ -95,8 +95,8 @@ def group_name(record: RunRecord) -> str:
     return f"{title} ({label})" if label else title
 
 
-def load_runs(folders: list[Path]) -> list[Run]:
-    runs = [Run(load_record(folder), Path(folder)) for folder in folders]
+def load_runs(folders: list[Path]) -> list[RecordedRun]:
+    runs = [RecordedRun(load_record(folder), Path(folder)) for folder in folders]
     if not runs:
         raise ReportError("no run records given")
     order = models.available()
@@ -104,8 +104,8 @@ def load_runs(folders: list[Path]) -> list[Run]:
                                          not as_filed(run.record), group_name(run.record), run.record.seed))
 
 
-def by_group(runs: list[Run]) -> dict[str, list[Run]]:
-    grouped: dict[str, list[Run]] = {}
+def by_group(runs: list[RecordedRun]) -> dict[str, list[RecordedRun]]:
+    grouped: dict[str, list[RecordedRun]] = {}
     for run in runs:
         grouped.setdefault(group_name(run.record), []).append(run)
     return grouped

@@ -32,3 +32,12 @@ def small_model3_run(mnist_dir: Path, out: Path, *flags: str) -> tuple[subproces
     [record] = [json.loads(p.read_text()) for p in out.glob("*/metrics.json")]
     assert record["epochs"][1]["train_loss"] < record["epochs"][0]["train_loss"]
     return done, record
+
+
+def loader_config(batch_size: int, test_batch_size: int, augment: bool, **run_settings):
+    """A Model3 config on the CPU with these batch sizes and augmentation, for the loaders alone."""
+    from configs import config_for
+
+    recipe = {key: run_settings.pop(key) for key in ("clean_epochs",) if key in run_settings}
+    return config_for("model3", run_settings.pop("seed", 1), {"batch_size": batch_size, "augment": augment} | recipe,
+                      device="cpu", test_batch_size=test_batch_size, **run_settings)

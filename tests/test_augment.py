@@ -9,8 +9,9 @@ from torchvision import datasets
 
 from data import loaders
 from data.augment import Draws, adjust_contrast, augment, color_jitter, rotate, rotation_grid
-from data.loaders import LoaderSettings, TensorLoader, make_loaders, normalize
+from data.loaders import TensorLoader, make_loaders, normalize
 from provenance import machine_description
+from tests.conftest import loader_config
 
 
 @pytest.fixture(scope="module")
@@ -97,8 +98,7 @@ def test_batches_augmented_together_equal_batches_augmented_one_by_one(monkeypat
 
 def test_pipelines_agree_on_shapes_dtypes_and_labels_without_shuffle(mnist_dir):
     def batches(pipeline, augmented):
-        settings = LoaderSettings(batch_size=50, test_batch_size=50, augment=augmented, loader=pipeline,
-                                  limit_train=200, limit_test=100)
+        settings = loader_config(50, 50, augmented, loader=pipeline, limit_train=200, limit_test=100)
         train, test = make_loaders(mnist_dir, settings, torch.device("cpu"), shuffle_train=False)
         return list(train), list(test)
 

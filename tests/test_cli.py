@@ -13,10 +13,10 @@ import models
 
 from run_experiments import run_experiment
 from configs import config_for
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT, loader_config, run_cli
 from training import TrainingStep, evaluate, train_epoch
 from training.precision import Precision
-from data.loaders import LoaderSettings, make_loaders
+from data.loaders import make_loaders
 
 SMOKE = ["--models", "model3", "--epochs", "1", "--limit-train", "2048", "--limit-test", "1000"]
 TEST_LINE = re.compile(r"Test set: Average loss: \d+\.\d{4}, Accuracy: \d+/1000 \(\d+\.\d{2}%\)")
@@ -180,7 +180,7 @@ def test_same_seed_same_metrics_on_cpu(mnist_dir, tmp_path):
 
 def test_loss_goes_down_on_a_few_hundred_real_images(mnist_dir):
     torch.manual_seed(0)
-    settings = LoaderSettings(batch_size=32, test_batch_size=256, augment=False, limit_train=320, limit_test=256)
+    settings = loader_config(32, 256, False, limit_train=320, limit_test=256)
     train, _ = make_loaders(mnist_dir, settings, torch.device("cpu"))
     model = models.get_model("model3")
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)

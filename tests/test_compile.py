@@ -1,6 +1,5 @@
 """--compile: the training step under torch.compile, its hashed dropout mask, and when `auto` compiles."""
 import math
-import shutil
 
 import pytest
 import torch
@@ -9,7 +8,7 @@ from torch import nn
 from tests.conftest import run_cli, small_model3_run
 from training import compiling
 from training.compiling import CompiledTraining
-from training.dropout import Dropout, hashed_keep_mask, new_keys, use_fast_dropout
+from training.dropout import Dropout, hashed_keep_mask, use_fast_dropout
 
 CPU = torch.device("cpu")
 needs_compiler = pytest.mark.skipif(not compiling.can_compile(CPU), reason="no C++ compiler for torch.compile")

@@ -9,9 +9,9 @@ import torch
 
 from data import mirror
 from data.idx import encode_images, encode_labels, read_idx
-from data.loaders import LoaderSettings, make_loaders, stop_augmenting
+from data.loaders import make_loaders, stop_augmenting
 from data.mnist import RAW_FILES, DataError, Source, ensure_mnist, md5_of, problems, raw_folder
-from tests.conftest import run_cli
+from tests.conftest import loader_config, run_cli
 
 
 def test_idx_round_trip(tmp_path):
@@ -157,8 +157,7 @@ def first_batches(loader, count):
 @pytest.mark.parametrize("pipeline", ["tensor", "torchvision"])
 def test_loaders_honour_subsets_and_seeded_shuffles(mnist_dir, pipeline):
     def loaders(seed):
-        settings = LoaderSettings(batch_size=64, test_batch_size=100, augment=False, loader=pipeline, seed=seed,
-                                  limit_train=300, limit_test=250)
+        settings = loader_config(64, 100, False, loader=pipeline, seed=seed, limit_train=300, limit_test=250)
         return make_loaders(mnist_dir, settings, torch.device("cpu"))
 
     train, test = loaders(seed=7)
@@ -173,8 +172,8 @@ def test_loaders_honour_subsets_and_seeded_shuffles(mnist_dir, pipeline):
 @pytest.mark.parametrize("pipeline", ["tensor", "torchvision"])
 def test_an_augmenting_loader_stopped_gives_the_images_as_they_are_in_its_own_order(mnist_dir, pipeline):
     def train_loader(augment):
-        settings = LoaderSettings(batch_size=64, test_batch_size=100, augment=augment, loader=pipeline, seed=3,
-                                  limit_train=300, limit_test=100, clean_epochs=1)
+        settings = loader_config(64, 100, augment, loader=pipeline, seed=3, limit_train=300, limit_test=100,
+                                 clean_epochs=1)
         return make_loaders(mnist_dir, settings, torch.device("cpu"))[0]
 
     augmented, plain = train_loader(True), train_loader(False)

@@ -6,13 +6,14 @@ import torch
 
 import models
 from configs import config_for
-from data.loaders import LoaderSettings, make_loaders
+from data.loaders import make_loaders
 from run_experiments import run_experiment
 from settings import SGDRecipe
 from training import evaluate
 from training.loops import training_loss
 from training.checkpoint import load_state
 from training.optim import exponential_average, sgd
+from tests.conftest import loader_config
 
 
 def test_the_average_follows_each_step_with_its_decay():
@@ -114,7 +115,7 @@ def test_the_averaged_weights_are_evaluated_and_saved(mnist_dir, tmp_path):
         assert all(torch.equal(best[name], averaged[name]) for name in best)
     model = models.get_model("model3")
     model.load_state_dict(best)
-    _, evaluation = make_loaders(mnist_dir, LoaderSettings(64, 128, False, limit_train=1024, limit_test=500),
+    _, evaluation = make_loaders(mnist_dir, loader_config(64, 128, False, limit_train=1024, limit_test=500),
                                  torch.device("cpu"))
     assert evaluate(model, evaluation, torch.device("cpu")).accuracy == record.best_eval_acc
 

@@ -7,7 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 from report.pages import SUMMARY_END, SUMMARY_START
 from tests.conftest import ROOT, run_cli
@@ -65,6 +64,28 @@ def test_no_import_circles():
     for name in sorted(graph):
         visit(name)
     assert "settings" in graph and graph["run_experiments"] and not cycles, cycles
+
+
+# The package's layers, lowest first: a module imports from its own layer and those below, never from one above.
+LAYERS = [
+    {"settings", "files", "stats", "records", "provenance", "utils", "parallel", "commandline"},
+    {"data", "models", "training"},
+    {"configs", "studies", "report"},
+    {"run_experiments", "resuming"},
+    {"tune", "main"},
+]
+
+
+def layer_of(module: str) -> int:
+    top = module.split(".")[0]
+    return next(index for index, layer in enumerate(LAYERS) if top in layer)
+
+
+def test_no_module_imports_from_a_layer_above_its_own():
+    files = module_files()
+    upward = [(name, other) for name, path in files.items() for other in imports_of(path, set(files))
+              if layer_of(other) > layer_of(name)]
+    assert {layer_of(name) for name in files} == set(range(len(LAYERS))) and not upward, upward
 
 
 def test_the_walk_finds_a_circle(tmp_path):

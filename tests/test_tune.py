@@ -14,6 +14,7 @@ import pytest
 
 import data.loaders
 import models
+import studies
 import tune
 from settings import ConfigError
 from tests.conftest import ROOT, run_cli
@@ -75,7 +76,7 @@ def test_a_study_continued_after_the_model_file_changed_keeps_the_recipe_it_bega
     assert f"not models/model3.py's now: floor={began.floor:g} (now 0.01)." in capsys.readouterr().out
     [record] = records_of(continued.folder)
     assert record["config"]["floor"] == began.floor
-    assert tune.load_study(continued.folder).recipe == began  # --report reads it from study.json
+    assert studies.load_study(continued.folder).recipe == began  # --report reads it from study.json
     assert tiny_study(tmp_path, mnist_dir, name="fresh").recipe.floor == 0.01  # a new study: the file's recipe now
 
 
@@ -96,7 +97,7 @@ def test_the_score_is_the_worst_seed_for_k_of_n_targets_or_as_asked(tmp_path, mn
 
 
 def test_a_study_from_before_scores_were_chosen_reads_as_the_mean():
-    assert tune.load_study(ROOT / "results" / "tuning" / "model3-tune").score == "mean"
+    assert studies.load_study(ROOT / "results" / "tuning" / "model3-tune").score == "mean"
 
 
 def test_two_workers_on_one_storage_finish_exactly_n_trials(tmp_path, mnist_dir):
@@ -106,7 +107,7 @@ def test_two_workers_on_one_storage_finish_exactly_n_trials(tmp_path, mnist_dir)
                for _ in range(2)]
     outputs = [worker.communicate(timeout=300) for worker in workers]
     assert all(worker.returncode == 0 for worker in workers), [err[-2000:] for _, err in outputs]
-    study = tune.load_study(tmp_path / "shared")
+    study = studies.load_study(tmp_path / "shared")
     counted = tune.counted_trials(study.load())
     assert len(counted) == 5 and all(t.state.is_finished() for t in counted)
     trial_of_run = [p.parent.parent.name for p in (study.folder / "trials").glob("*/*/metrics.json")]
@@ -179,7 +180,7 @@ def test_a_stopped_study_continues_with_the_same_command(tmp_path, mnist_dir, st
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "0 of 2 trials done or running" in done.stdout  # the stopped trial is not counted, and is redone
-    trials = tune.load_study(tmp_path / "model3-tune").load().trials
+    trials = studies.load_study(tmp_path / "model3-tune").load().trials
     assert [t.state.name for t in trials] == ["FAIL", "COMPLETE", "COMPLETE"]
 
 

@@ -9,10 +9,6 @@ from pathlib import Path
 import torch
 
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
-# What `auto` picks where bfloat16 runs natively: fp32. bf16 speeds up the compiled step on fixed batches but
-# made whole training passes slower at the same accuracy (benchmarks/README.md, results/tuning/model3-precision);
-# `--precision bf16` is there to try it elsewhere.
-AUTO_ON_NATIVE_BF16 = "fp32"
 
 
 def native_bf16(device: torch.device) -> bool:
@@ -29,9 +25,11 @@ def native_bf16(device: torch.device) -> bool:
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
-    """`auto` as this device's choice; fp16 only where a gradient scaler can run it (CUDA)."""
+    """`auto` is fp32 on every device: where bfloat16 runs natively it sped up the compiled step on fixed batches but
+    made whole training passes slower at the same accuracy (benchmarks/README.md, results/tuning/model3-precision);
+    `--precision bf16` is there to try it elsewhere. fp16 only where a gradient scaler can run it (CUDA)."""
     if precision == "auto":
-        return AUTO_ON_NATIVE_BF16 if native_bf16(device) else "fp32"
+        return "fp32"
     if precision == "fp16" and device.type != "cuda":
         raise ValueError("--precision fp16 needs CUDA (on the CPU use bf16)")
     return precision
