@@ -46,6 +46,18 @@ def test_smoke_run(mnist_dir, tmp_path):
     assert list(tmp_path.glob("summary-*.md"))
 
 
+def test_a_named_recipe_trains_as_named_and_its_record_says_so(mnist_dir, tmp_path):
+    """--recipe published: the published Model3, StepLR at batch 128; the record names the recipe, the row too."""
+    done = run_cli("main.py", *SMOKE, "--recipe", "published", "--data-dir", str(mnist_dir), "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Training method: SGD + StepLR (per epoch)" in done.stdout and "(16 training batches per epoch)" in done.stdout
+    assert "| model3 · published (epochs=1) | 7,944 |" in done.stdout
+    [record] = records(tmp_path)
+    config = record["config"]
+    assert (config["recipe_name"], config["batch_size"], config["schedule"], config["lr"], config["step_size"]) == \
+        ("published", 128, "step", 0.5, 6)
+
+
 def test_torchvision_loader_end_to_end(mnist_dir, tmp_path):
     done = run_cli("main.py", "--models", "3", "--epochs", "1", "--limit-train", "512", "--limit-test", "200",
                    "--loader", "torchvision", "--data-dir", str(mnist_dir), "--out", str(tmp_path))

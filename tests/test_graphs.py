@@ -1,6 +1,7 @@
 """The CUDA-graph step: on a CPU, with capture and replay stood in for by re-running the captured work, a graphed
 step trains exactly as the eager step (warm-up undone, the rate a tensor the schedule fills, the odd last batch
-eager); what cannot be captured is said. The graph itself runs only on CUDA (benchmarks/gpu.sh)."""
+eager); what cannot be captured is said. The graph itself runs only on CUDA (benchmarks/gpu.py runs
+these tests there)."""
 import json
 from dataclasses import replace
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 
-from report.pages import SUMMARY_END, SUMMARY_START
+from report.pages import LOGS_END, LOGS_START, SUMMARY_END, SUMMARY_START
 from tests.conftest import ROOT, run_cli
 
 PACKAGE_DIRS = ("models", "training", "data", "report")
@@ -118,12 +118,17 @@ def test_every_generated_page_regenerates_as_written(tmp_path, mnist_dir):
                                                               ".pytest_cache", ".gpu"))
     pages = generated_pages()
     assert {"README.md", "results/README.md"} <= {page.relative_to(ROOT).as_posix() for page in pages}
+    logs = (ROOT / "README.md").read_text().split(LOGS_START, 1)[1].split(LOGS_END, 1)[0]
+    assert "## Logs" in logs and "Total params: 7,944" in logs and logs.count("EPOCH: ") == 15
+    assert "--recipe published" in logs and logs.count("Batch_id=468") == 15  # batch 128: 469 batches
     for page in pages:
         copied = copy / page.relative_to(ROOT)
         text = copied.read_text()
-        if SUMMARY_START in text:  # README.md: only its Results section is generated
-            head, rest = text.split(SUMMARY_START, 1)
-            copied.write_text(head + SUMMARY_START + "\nstale\n" + SUMMARY_END + rest.split(SUMMARY_END, 1)[1])
+        if SUMMARY_START in text:  # README.md: only its Results and Logs sections are generated
+            for start, end in ((SUMMARY_START, SUMMARY_END), (LOGS_START, LOGS_END)):
+                head, rest = text.split(start, 1)
+                text = head + start + "\nstale\n" + end + rest.split(end, 1)[1]
+            copied.write_text(text)
         else:
             copied.write_text("stale\n")
         command = GENERATED.search(page.read_text()).group(1)
