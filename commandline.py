@@ -25,7 +25,7 @@ def add_setting_flags(group: Any, cls: type, recipe: bool, names: tuple[str, ...
         elif f.metadata["choices"]:
             group.add_argument(flag_of(f), type=kind, choices=f.metadata["choices"], **options)
         else:
-            group.add_argument(flag_of(f), type=kind, metavar=f.name.upper(), **options)
+            group.add_argument(flag_of(f), type=kind, metavar=flag_of(f)[2:].replace("-", "_").upper(), **options)
 
 
 def parse_seeds(items: list[str]) -> list[int]:

@@ -163,7 +163,8 @@ def main_flags(stage: str, dry_run: bool) -> list[str]:
     if dry_run:
         return {"default": ["--models", "model3", *TINY],
                 "published": ["--models", "model3", *published, "--workers", "0", *TINY],
-                "seeds": ["--models", "model3", "--seeds", "1-2", "--jobs", "2", *TINY]}[stage]
+                "seeds": ["--models", "model3", "--seeds", "1-2", "--jobs", str(min(2, os.cpu_count() or 1)),
+                          *TINY]}[stage]
     return {"default": ["--models", "model3"],
             "published": ["--models", "model3", *published, "--workers", "4", "--epochs", str(PUBLISHED_EPOCHS)],
             "seeds": ["--models", "model3", "--seeds", SEEDS, "--jobs", str(SEED_JOBS)]}[stage]

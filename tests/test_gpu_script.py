@@ -19,7 +19,8 @@ def test_the_gpu_script_runs_every_stage_records_each_and_passes_over_one_that_t
     assert statuses == {"checks": "ok", "step": "ok", "default": "timed out", "published": "ok", "seeds": "ok",
                         "tests": "ok", "compile": "ok"}
     for stage in summary["stages"]:  # each stage's own file, written as it ended
-        assert json.loads((out / f"{stage['stage']}.json").read_text()) == stage and (out / f"{stage['stage']}.log").exists()
+        name = stage["stage"]
+        assert json.loads((out / f"{name}.json").read_text()) == stage and (out / f"{name}.log").exists()
     figures = {stage["stage"]: stage["figures"] for stage in summary["stages"]}
     assert set(figures["step"]["steps"]) == {"eager", "one CUDA graph (the default)"}
     assert figures["seeds"]["completed"] == 2 and figures["published"]["completed"] == 1

@@ -167,7 +167,8 @@ def test_every_recipe_is_complete_and_valid(name):
 
 def test_model3_recipe_is_the_searched_one_and_the_published_one_is_kept():
     """RECIPE is trial 15 of the committed study, as it trained, but for weight decay 1.5e-4 and the one-cycle schedule
-    (Model4's, each confirmed on validation); its `published` recipe is the published one, `step` the one it replaced."""
+    (Model4's, each confirmed on validation); its `published` recipe is the published one, `step` the one it
+    replaced."""
     [trial] = load_runs(list((ROOT / "results/tuning/model3-tune/trials/trial-0015").glob("*/")))
     recipe = models.get_recipe("model3")
     searched = recorded_values(type(recipe), trial.record.config)  # fields added since: at their defaults
