@@ -14,6 +14,7 @@ import models
 from data.loaders import split_sizes
 from settings import ConfigError, Execution, ExperimentConfig, Recipe, declared, recorded_values
 from training.compiling import should_compile
+from training.graphs import why_not_graphed_by_settings
 from training.precision import resolve_precision
 from utils import pick_device
 
@@ -59,15 +60,9 @@ def resolve_execution(recipe: Recipe, run: dict[str, Any]) -> Execution:
 
 
 def should_graph(setting: str, device: Any, recipe: Recipe, precision: str) -> bool:
-    """Whether the step is captured as a CUDA graph: `auto` on CUDA where the recipe allows; `on` where it cannot
-    is an error. (A model file's own method that cannot be captured makes the run step eagerly; its record says.)"""
-    reason = None
-    if device.type != "cuda":
-        reason = "it needs CUDA"
-    elif getattr(recipe, "ema_decay", 0):  # a field of SGD recipes only
-        reason = "the moving average (--ema-decay) updates on the host"
-    elif precision == "fp16":
-        reason = "fp16 scales the loss on the host"
+    """Whether the step is to be captured as a CUDA graph: `auto` on CUDA where the settings allow it
+    (training/graphs.py says when they do not); `on` where they do not is an error."""
+    reason = why_not_graphed_by_settings(device, recipe, precision)
     if setting == "on" and reason:
         raise ValueError(f"--cuda-graph on: {reason}; use --cuda-graph off")
     return setting != "off" and reason is None

@@ -20,6 +20,7 @@ from typing import Callable, Iterator, Protocol
 
 import torch
 
+from settings import Recipe
 from training.loops import TrainingStep
 from training.optim import TrainingMethod
 
@@ -46,8 +47,20 @@ def has_hooks(optimizer: torch.optim.Optimizer) -> bool:
                 module._global_optimizer_pre_hooks, module._global_optimizer_post_hooks))
 
 
+def why_not_graphed_by_settings(device: torch.device, recipe: Recipe, precision: str) -> str | None:
+    """Why a run with these settings cannot be one CUDA graph, known before anything is built (so that such a run
+    can compile instead), or None; why_not_graphed then checks the method as built."""
+    if device.type != "cuda":
+        return "it needs CUDA"
+    if getattr(recipe, "ema_decay", 0):  # a field of SGD recipes only
+        return "the moving average (--ema-decay) updates on the host"
+    if precision == "fp16":
+        return "fp16 scales the loss on the host"
+    return None
+
+
 def why_not_graphed(method: TrainingMethod, step: TrainingStep) -> str | None:
-    """Why this run's step cannot be one CUDA graph, or None when it can."""
+    """Why this run's step, as built, cannot be one CUDA graph (a model file's own method included), or None."""
     if method.average is not None:
         return "the method keeps an average of the weights"
     if step.precision.scaler is not None:
