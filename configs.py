@@ -12,6 +12,7 @@ from typing import Any
 
 import models
 from data.loaders import split_sizes
+from models.contract import check_model
 from settings import ConfigError, Execution, ExperimentConfig, Recipe, declared, recorded_values
 from training.compiling import should_compile
 from training.graphs import why_not_graphed_by_settings
@@ -84,6 +85,7 @@ def config_for(model: str, seed: int = 1, recipe_overrides: dict[str, Any] | Non
     """The model's recipe (its default, or the one `recipe_name` names) with `recipe_overrides` applied (None values
     keep the recipe's), and the run settings (None values keep their defaults)."""
     name = models.canonical_name(model)
+    check_model(name)
     changes = {key: value for key, value in (recipe_overrides or {}).items() if value is not None}
     run = {key: value for key, value in run_settings.items() if value is not None}
     recipe = models.get_recipe(name, run.get("recipe_name", models.DEFAULT_RECIPE))

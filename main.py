@@ -39,9 +39,16 @@ def jobs(text: str) -> int:
 def model_specific_settings() -> str:
     """--help's list of the recipe fields that only some models have (set with --set NAME=VALUE)."""
     common = {f.name for f in declared(SGDRecipe)}
-    lines = [f"  {f.name} ({name}): {f.metadata['help']}" for name in models.available()
-             for f in declared(models.get_recipe(name)) if f.name not in common]
-    return ("settings only some recipes have (--set NAME=VALUE):\n" + "\n".join(lines) + "\n\n") if lines else ""
+    lines, broken = [], []
+    for name in models.available():
+        try:
+            recipe = models.get_recipe(name)
+        except ConfigError as error:  # a file mid-edit: --help still works, and says which file it skipped
+            broken.append(f"  {error}")
+            continue
+        lines += [f"  {f.name} ({name}): {f.metadata['help']}" for f in declared(recipe) if f.name not in common]
+    text = ("settings only some recipes have (--set NAME=VALUE):\n" + "\n".join(lines) + "\n\n") if lines else ""
+    return text + ("model files that cannot be used now:\n" + "\n".join(broken) + "\n\n" if broken else "")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -84,6 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--resume", nargs="+", metavar="RUN_DIR", default=None,
                         help="continue stopped runs from their last saved epoch, with their recorded config "
                              "(only --data-dir may change)")
+    parser.add_argument("--traceback", action="store_true",
+                        help="when a model file raises an error, print Python's whole traceback after the one line")
     parser.add_argument("--report", nargs="*", metavar="RUN_DIR", default=None,
                         help="train nothing: from run records alone write the results page (README.md) and its "
                              "plots into the records' parent folder; with no RUN_DIR, the records in results/, "
@@ -207,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
         return command(args)(args)
     except (ConfigError, DataError) as error:  # bad input, or MNIST not to be had: one line, no traceback
         print(f"main.py: error: {error}", file=sys.stderr)
+        if args.traceback and isinstance(error, models.ModelFileError) and error.details:
+            print(error.details, file=sys.stderr, end="")
         return 1 if isinstance(error, DataError) else 2
 
 

@@ -148,7 +148,8 @@ def new_run_dir(out: Path, model: str, seed: int) -> Path:
 
 def new_record(config: ExperimentConfig, model: torch.nn.Module, run_dir: Path) -> RunRecord:
     geometry = layer_geometry(model)
-    return RunRecord(run_id=run_dir.name, model=config.model, parameters=parameter_count(model),
+    return RunRecord(run_id=run_dir.name, model=config.model, model_hash=models.source_hash(config.model),
+                     parameters=parameter_count(model),
                      receptive_field=geometry[-1].receptive_field, macs_per_image=sum(g.macs for g in geometry),
                      seed=config.seed, device=describe_device(torch.device(config.execution.device)),
                      machine=machine_description(), precision=config.execution.precision,

@@ -10,11 +10,17 @@ schedule, training/optim.py), its `search_space` for `--tune`, and its notes as 
     models.get_model("model3")                 # also "Model3" or "3"; a fresh instance each call
     models.get_recipe("model3")                # its default recipe
     models.get_recipe("model3", "published")   # one of its named recipes
+
+A file is imported only when something names it, so a file being edited costs only the commands that use it: its
+mistakes are a ModelFileError, one line naming the file and the line (models/contract.py checks the rest).
 """
+import ast
+import hashlib
 import importlib
 import re
+import traceback
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Callable
 
 from settings import ConfigError, Recipe
@@ -36,8 +42,17 @@ class UnknownModelError(ConfigError):
     pass
 
 
+class ModelFileError(ConfigError):
+    """A model file that cannot be used: it does not import, breaks the contract, or its own code raised. The message
+    is one line in the user's words; `details` keeps Python's whole traceback, where there is one (--traceback)."""
+
+    def __init__(self, message: str, details: str = "") -> None:
+        super().__init__(message)
+        self.details = details
+
+
 def available() -> list[str]:
-    """Model names found in models/, in numeric order."""
+    """Model names found in models/, in numeric order (no file is imported)."""
     numbers = sorted(int(m.group(1)) for p in MODELS_DIR.iterdir() if (m := _FILE_PATTERN.fullmatch(p.name)))
     return [f"model{n}" for n in numbers]
 
@@ -51,19 +66,86 @@ def canonical_name(name: str | int) -> str:
     return canonical
 
 
+def model_file(name: str) -> Path:
+    return MODELS_DIR / f"{name}.py"
+
+
+def shown_path(path: Path) -> str:
+    """A file as the user finds it: models/model6.py."""
+    return path.relative_to(MODELS_DIR.parent).as_posix() if path.is_relative_to(MODELS_DIR.parent) else str(path)
+
+
+def where_in_file(tb: TracebackType | None, path: Path) -> str:
+    """'models/model6.py, line 23 (in forward)': the last place in `path` that the traceback passed through."""
+    frames = [frame for frame in traceback.extract_tb(tb) if Path(frame.filename).resolve() == path.resolve()]
+    if not frames:
+        return shown_path(path)
+    return f"{shown_path(path)}, line {frames[-1].lineno}" + ("" if frames[-1].name == "<module>"
+                                                               else f" (in {frames[-1].name})")
+
+
+def raised_in(name: str, error: BaseException) -> ModelFileError:
+    """An exception from a model file's own code as one line: the file's line, the error and its first line."""
+    path = model_file(name)
+    if isinstance(error, SyntaxError) and error.filename and Path(error.filename).resolve() == path.resolve():
+        place = f"{shown_path(path)}, line {error.lineno}"
+        message = f"SyntaxError: {error.msg}"
+    else:
+        place = where_in_file(error.__traceback__, path)
+        first_line = (str(error).strip().splitlines() or [""])[0]
+        message = f"{type(error).__name__}: {first_line}" if first_line else type(error).__name__
+    details = "".join(traceback.format_exception(error))
+    return ModelFileError(f"{name}: {place}: {message} (--traceback shows Python's traceback)", details)
+
+
 def _module(name: str | int) -> ModuleType:
-    return importlib.import_module(f"{__name__}.{canonical_name(name)}")
+    canonical = canonical_name(name)
+    try:
+        return importlib.import_module(f"{__name__}.{canonical}")
+    except Exception as error:  # the user's file: whatever it raises is named, with its line
+        raise raised_in(canonical, error) from None
+
+
+def loads(name: str) -> bool:
+    """Whether the model's file is there and imports (a file mid-edit may not)."""
+    try:
+        _module(name)
+    except ConfigError:
+        return False
+    return True
+
+
+def network_class(name: str | int) -> "type[nn.Module]":
+    """The file's network, the class named after it (model6.py: Model6)."""
+    canonical = canonical_name(name)
+    module, class_name = _module(canonical), canonical.capitalize()
+    network = getattr(module, class_name, None)
+    if not isinstance(network, type):
+        raise ModelFileError(f"{canonical}: {shown_path(model_file(canonical))} has no class {class_name}; expected "
+                             f"the network as `class {class_name}(nn.Module)`, named after the file")
+    return network
 
 
 def get_model(name: str | int) -> "nn.Module":
-    canonical = canonical_name(name)
-    return getattr(_module(canonical), canonical.capitalize())()
+    return network_class(name)()
 
 
 def named_recipes(name: str | int) -> "dict[str, Recipe]":
     """The model file's recipes by name: `RECIPE` as "default" first, then its `RECIPES` in their order."""
-    module = _module(name)
-    return {DEFAULT_RECIPE: module.RECIPE, **getattr(module, "RECIPES", {})}
+    canonical = canonical_name(name)
+    module, where = _module(canonical), shown_path(model_file(canonical))
+    recipe = getattr(module, "RECIPE", None)
+    if not isinstance(recipe, Recipe):
+        found = "no RECIPE" if recipe is None else f"RECIPE = {type(recipe).__name__}"
+        raise ModelFileError(f"{canonical}: {where} has {found}; expected its default recipe, e.g. "
+                             "RECIPE = SGDRecipe(epochs=15, batch_size=64, lr=0.1, momentum=0.9, ...)")
+    recipes = getattr(module, "RECIPES", {})
+    wrong = (["RECIPES"] if not isinstance(recipes, dict) else
+             [f"RECIPES[{key!r}]" for key, value in recipes.items() if not isinstance(value, Recipe)])
+    if wrong:
+        raise ModelFileError(f"{canonical}: {where}: {wrong[0]} is not a recipe; expected RECIPES = "
+                             "{\"name\": SGDRecipe(...)}")
+    return {DEFAULT_RECIPE: recipe, **recipes}
 
 
 def get_recipe(name: str | int, recipe: str = DEFAULT_RECIPE) -> "Recipe":
@@ -75,7 +157,14 @@ def get_recipe(name: str | int, recipe: str = DEFAULT_RECIPE) -> "Recipe":
 
 
 def get_target(name: str | int) -> "Target | None":
-    return getattr(_module(name), "TARGET", None)
+    from records import Target
+
+    canonical = canonical_name(name)
+    target = getattr(_module(canonical), "TARGET", None)
+    if target is not None and not isinstance(target, Target):
+        raise ModelFileError(f"{canonical}: {shown_path(model_file(canonical))} has TARGET = "
+                             f"{type(target).__name__}; expected e.g. TARGET = Target(99.40, hits=3, window=5)")
+    return target
 
 
 def get_training_method(name: str | int) -> "Callable[..., TrainingMethod]":
@@ -90,6 +179,47 @@ def get_search_space(name: str | int) -> Callable | None:
     return getattr(_module(name), "search_space", None)
 
 
+def _code(path: Path) -> str:
+    """What a file does: its syntax tree without docstrings (and so without comments), so notes may change freely."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree)
+
+
+def _sources(path: Path, seen: set[Path]) -> set[Path]:
+    """`path` and the modules of models/ it imports, and theirs."""
+    seen.add(path)
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        names = ([f"{node.module}.{alias.name}" for alias in node.names] + [node.module]
+                 if isinstance(node, ast.ImportFrom) and node.module else
+                 [alias.name for alias in node.names] if isinstance(node, ast.Import) else [])
+        for module in names:
+            if module.startswith(f"{__name__}."):
+                found = MODELS_DIR / f"{module.split('.')[1]}.py"
+                if found.exists() and found not in seen:
+                    _sources(found, seen)
+    return seen
+
+
+def source_hash(name: str | int) -> str:
+    """The model file's code and that of the models/ modules it imports, as a short hash: two runs with the same hash
+    (and the same recipe) trained the same network. Docstrings and comments are not part of it."""
+    canonical = canonical_name(name)
+    try:
+        paths = sorted(_sources(model_file(canonical), set()))
+        digest = hashlib.sha256()
+        for path in paths:
+            digest.update(path.name.encode() + b"\0" + _code(path).encode() + b"\0")
+    except SyntaxError as error:
+        raise raised_in(canonical, error) from None
+    return digest.hexdigest()[:16]
+
+
 def get_notes(name: str | int) -> str:
-    """The model file's docstring: its Target / Results / Analysis notes."""
+    """The model file's docstring: what the model is, its target and its headline."""
     return (_module(name).__doc__ or "").strip()

@@ -219,3 +219,57 @@ def test_model5_receptive_field_and_macs_worked_by_hand():
                10 * 20]
     assert [row.macs for row in convs] == by_hand
     assert sum(row.macs for row in rows) == 752_712
+
+
+# Each model's initial weights for seeds 1 and 2 (sha256 of its state dict, names and float32 bytes, first 16 hex
+# digits): the committed records start from these, so a change to how a file builds its network shows here.
+# Model5's changed when its file stopped building Model4 first; its test seeds were run again (results/README.md).
+INITIAL_WEIGHTS = {
+    ("model2", 1): "1e0946ab6cfcba62", ("model2", 2): "461473e82c782fdc",
+    ("model3", 1): "1a9bcf581c855a8d", ("model3", 2): "a5b4b441633d2168",
+    ("model4", 1): "c92e6cd8489200f4", ("model4", 2): "7fa5916bd78fd59d",
+    ("model5", 1): "6d3a0b7515011430", ("model5", 2): "119c5f15df929dee",
+}
+
+
+@pytest.mark.parametrize("name,seed", INITIAL_WEIGHTS)
+def test_initial_weights_for_a_seed_are_pinned(name, seed):
+    import hashlib
+
+    from utils import seed_everything
+
+    seed_everything(seed)
+    digest = hashlib.sha256()
+    for key, value in models.get_model(name).state_dict().items():
+        digest.update(key.encode())
+        digest.update(value.detach().contiguous().numpy().tobytes())
+    assert digest.hexdigest()[:16] == INITIAL_WEIGHTS[name, seed]
+
+
+@pytest.mark.parametrize("name", models.available())
+def test_each_model_file_stands_alone_and_its_notes_fit(name):
+    """No model file imports another; its recipe's values are written in it; its docstring is shorter than its code."""
+    import ast
+
+    source = (ROOT / "models" / f"{name}.py").read_text()
+    tree = ast.parse(source)
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+    imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    assert not [module for module in imported if module.split(".")[-1].startswith("model")], imported
+    [recipe] = [node.value for node in tree.body if isinstance(node, ast.Assign)
+                and any(getattr(target, "id", None) == "RECIPE" for target in node.targets)]
+    assert isinstance(recipe, ast.Call) and recipe.func.id.endswith("Recipe") and recipe.keywords
+    docstring = ast.get_docstring(tree).count("\n") + 3  # its lines and the two of quotes
+    assert docstring <= len(source.splitlines()) - docstring
+
+
+def test_the_source_hash_follows_code_not_notes(tmp_path, monkeypatch):
+    shutil.copytree(ROOT / "models", tmp_path / "models")
+    monkeypatch.setattr(models, "MODELS_DIR", tmp_path / "models")
+    path, before, model2 = tmp_path / "models" / "model5.py", models.source_hash("model5"), models.source_hash("model2")
+    path.write_text(path.read_text().replace("Model4's, as it is", "Model4's recipe") + "# a comment\n")
+    assert models.source_hash("model5") == before
+    (tmp_path / "models" / "blocks.py").write_text((ROOT / "models" / "blocks.py").read_text()
+                                                   .replace("nn.ReLU()", "nn.ReLU(inplace=True)"))
+    assert models.source_hash("model5") != before  # a block it imports changed
+    assert models.source_hash("model2") == model2  # one that does not import it did not
