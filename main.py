@@ -58,9 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
                                 epilog=model_specific_settings() + "examples:\n" + __doc__.split("\n", 2)[2])
     parser.add_argument("--models", nargs="+", metavar="NAME", default=None,
                         help="models to run, e.g. model3 (or Model3, 3); default: every model in models/, in order")
-    parser.add_argument("--seeds", nargs="+", metavar="N|A-B", default=["1"],
+    parser.add_argument("--seeds", nargs="+", metavar="N|A-B", default=None,
                         help="random seeds and ranges of them (1-20 is 1, 2, ..., 20); each model runs once per "
-                             "seed (default: 1)")
+                             "seed (default: 1; with --compare, 1-10)")
     recipe = parser.add_argument_group("recipe", "pick one of the model's named recipes and override its fields (SGD "
                                        "with momentum on a StepLR or one-cycle schedule, unless the model file names "
                                        "its own training method)")
@@ -88,6 +88,17 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--prune-after", type=int, metavar="EPOCHS",
                         help="epochs every trial runs before the median pruner may stop it (default: half the "
                              "epochs + 1, past the first learning-rate drop)")
+    comparison = parser.add_argument_group("comparison", "--compare: did B do better than A, over seeds? "
+                                           "(see the README's Running experiments)")
+    comparison.add_argument("--compare", nargs=2, metavar=("A", "B"),
+                            help="compare two models, or two recipes of one (MODEL or MODEL:RECIPE; the recipe flags "
+                                 "and --set change B), on the validation split: trains only the seeds a side has no "
+                                 "record of, then prints each side, B - A with its interval and a permutation test, "
+                                 "and a verdict")
+    comparison.add_argument("--records", nargs="+", metavar="DIR", default=[],
+                            help="more folders to reuse runs from (searched at any depth), beside --out")
+    comparison.add_argument("--test-set", action="store_true",
+                            help="compare on the test set instead: to publish a choice already made on validation")
     parser.add_argument("--resume", nargs="+", metavar="RUN_DIR", default=None,
                         help="continue stopped runs from their last saved epoch, with their recorded config "
                              "(only --data-dir may change)")
@@ -142,12 +153,13 @@ def print_table(records: list, out: Path | None = None) -> None:
 
 def train(args: argparse.Namespace) -> int:
     from configs import config_for
-    from run_experiments import exit_code, run_experiments
+    from planning import run_experiments
+    from run_experiments import exit_code
 
     names = [models.canonical_name(n) for n in args.models] if args.models else models.available()
     overrides, run = recipe_overrides(args), run_settings(args)
     configs = [config_for(name, seed, overrides, progress=args.jobs == 1, **run)
-               for name in names for seed in parse_seeds(args.seeds)]
+               for name in names for seed in parse_seeds(args.seeds or ["1"])]
     check_writable(Path(args.out))
     check_data(args.data_dir)
 
@@ -190,10 +202,29 @@ def run_tuning(args: argparse.Namespace) -> int:
         raise ConfigError("--tune searches one model's recipe: give --models NAME")
     check_writable(Path(args.out))
     check_data(args.data_dir)
-    study = tune.make_study(args.models[0], args.trials, parse_seeds(args.seeds), args.out, args.study, args.storage,
+    study = tune.make_study(args.models[0], args.trials, parse_seeds(args.seeds or ["1"]), args.out, args.study, args.storage,
                             args.prune_after, recipe_overrides(args), run_settings(args), args.score)
     stop_on_signals()
     return tune.tune(study, args.jobs)
+
+
+def run_comparison(args: argparse.Namespace) -> int:
+    from comparing import DEFAULT_SEEDS, compare, make_sides
+
+    given = [flag for flag, value in (("--models", args.models), ("--tune", args.tune), ("--recipe", args.recipe_name))
+             if value and value != models.DEFAULT_RECIPE]
+    if given:
+        raise ConfigError(f"--compare names its two sides itself (MODEL or MODEL:RECIPE): drop {given[0]}")
+    folders = [Path(folder) for folder in args.records]
+    missing = next((folder for folder in folders if not folder.is_dir()), None)
+    if missing:
+        raise ConfigError(f"--records {missing}: no such folder")
+    run = run_settings(args) | {"validation": not args.test_set, "progress": args.jobs == 1}
+    sides = make_sides(args.compare, parse_seeds(args.seeds or DEFAULT_SEEDS), recipe_overrides(args), run)
+    check_writable(Path(args.out))
+    check_data(args.data_dir)
+    stop_on_signals()
+    return compare(sides, args.jobs, folders)
 
 
 def regenerate_pages(args: argparse.Namespace) -> int:
@@ -207,6 +238,8 @@ def command(args: argparse.Namespace) -> Callable[[argparse.Namespace], int]:
         return regenerate_pages
     if args.resume is not None:
         return resume_runs
+    if args.compare:
+        return run_comparison
     return run_tuning if args.tune else train
 
 

@@ -19,7 +19,6 @@ import torch
 import models
 from data.loaders import make_loaders, random_generators, stop_augmenting
 from data.mnist import ensure_mnist, resolve_data_dir
-from parallel import Worker, run_in_workers
 from provenance import describe_device, git_commit, library_versions, machine_description
 from records import EpochRecord, RunRecord, format_duration, load_record
 from settings import ConfigError, ExperimentConfig, describe
@@ -118,20 +117,6 @@ def timed_estimate(config: ExperimentConfig, step: TrainingStep | GraphedStep, m
         test = evaluate(model, test_loader, device, precision)
     state.restore()
     return config.recipe.epochs * (train_batches * timed.seconds / timed.batches + test_batches * test.seconds)
-
-
-def estimate_seconds(config: ExperimentConfig) -> float:
-    """The run's time from a fresh model with the run's own method and step (timed_estimate), for a plan made before
-    any run starts; every random generator is left as it was."""
-    device = torch.device(config.execution.device)
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        probe = build_model(config)
-        method = training_method(config, probe, config.execution.train_batches)
-        precision = Precision(config.execution.precision, device)
-        step = training_step(probe, config, method, precision)
-        if config.execution.graphed:
-            step, _ = graphed_step(step, method, config, lambda line: None)
-        return timed_estimate(config, step, probe, method, precision)
 
 
 def new_run_dir(out: Path, model: str, seed: int) -> Path:
@@ -325,61 +310,3 @@ def run_experiment(config: ExperimentConfig, position: int = 0, quiet: bool = Fa
         run.end(error)
         raise
     return run.end(None)
-
-
-def plan(configs: list[ExperimentConfig], jobs: int,
-         cheapest_first: bool = False) -> tuple[list[ExperimentConfig], list[float]]:
-    """Estimate every run (once per distinct config: seeds time alike), print the plan, and return the runs in the
-    order they will go, with their estimates: as given, or the quickest first."""
-    by_setup: dict[ExperimentConfig, float] = {}
-    for config in configs:
-        setup = replace(config, seed=1)
-        if setup not in by_setup:
-            by_setup[setup] = estimate_seconds(config)
-    planned = [(config, by_setup[replace(config, seed=1)]) for config in configs]
-    if cheapest_first:
-        planned.sort(key=lambda item: item[1])
-    print(f"Plan: {len(configs)} runs" + (f", {jobs} at a time" if jobs > 1 else "")
-          + (", quickest first" if cheapest_first else "") + ", estimated from a few timed batches each on this machine:")
-    for number, (config, seconds) in enumerate(planned, start=1):
-        print(f"  {number}. {config.model} seed {config.seed}, {config.recipe.epochs} epochs: {format_duration(seconds)}")
-    total = sum(seconds for _, seconds in planned)
-    side_by_side = (f" {jobs} at a time share the device: on a CPU, whose cores one run already uses, that saves "
-                    "little; on a GPU, see benchmarks/README.md." if jobs > 1 else "")
-    print(f"  total: {format_duration(total)} of training, one run after another.{side_by_side} Fewer: --models "
-          "NAME, --seeds N, --epochs N; Ctrl-C stops cleanly and keeps every record.", flush=True)
-    return [config for config, _ in planned], [seconds for _, seconds in planned]
-
-
-def _run_in_worker(item: tuple[ExperimentConfig, float], worker: Worker) -> RunRecord:
-    config, estimate = item
-    return run_experiment(config, position=worker.slot, quiet=True, thread_share=worker.thread_share,
-                          estimate=estimate)
-
-
-def run_experiments(configs: list[ExperimentConfig], jobs: int = 1, cheapest_first: bool = False,
-                    on_result: Callable[[RunRecord], None] = lambda record: None) -> list[RunRecord]:
-    """Run every config, `jobs` at a time in worker processes; with more than one, print the plan first (and,
-    with `cheapest_first`, run them in the order of its estimates).
-
-    Ctrl-C stops them all; the records of what finished are returned in the order they ran.
-    """
-    records: list[RunRecord] = []
-
-    def finished(record: RunRecord) -> None:
-        records.append(record)
-        on_result(record)
-
-    try:
-        configs, estimates = plan(configs, jobs, cheapest_first) if len(configs) > 1 else (configs, [None])
-        if jobs > 1 and len(configs) > 1:
-            run_in_workers(_run_in_worker, list(zip(configs, estimates)), jobs, finished)
-        else:
-            for config, estimate in zip(configs, estimates):
-                finished(run_experiment(config, estimate=estimate))
-                if records[-1].status == "interrupted":
-                    break
-    except KeyboardInterrupt:
-        print("\nInterrupted: stopping.", file=sys.stderr)
-    order = {(c.model, c.seed): i for i, c in enumerate(configs)}
-    return sorted(records, key=lambda r: order.get((r.model, r.seed), len(order)))

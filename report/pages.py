@@ -43,8 +43,12 @@ def image_name(group: str) -> str:
     return re.sub(r"[^a-z0-9.]+", "-", group.lower()).strip("-") + ".png"
 
 
-def notes_markdown(model: str) -> str:
-    """A model file's docstring as Markdown: 'Heading:' lines become bold, '- ' and '|' lines stay as they are."""
+NOTES = RESULTS / "notes"  # each model's history, moved out of its file: <model>.md
+
+
+def notes_markdown(model: str, page_folder: Path) -> str:
+    """A model file's docstring as Markdown ('Heading:' lines become bold, '- ' and '|' lines stay as they are), and a
+    link to its history in results/notes/, if it has one."""
     lines = models.get_notes(model).splitlines()[1:]
     out = []
     for line in lines:
@@ -53,6 +57,13 @@ def notes_markdown(model: str) -> str:
             out += ["", f"**{stripped[:-1]}**", ""]
         else:
             out.append(stripped)
+    history = NOTES / f"{model}.md"
+    if history.exists():  # shown folded, from the notes page, which stays the one place it is written
+        link = Path(os.path.relpath(history, page_folder.resolve())).as_posix()
+        body = [f"**{line[3:]}**" if line.startswith("## ") else line
+                for line in history.read_text().splitlines()[1:]]
+        out += ["", f"<details><summary>How {model.capitalize()} was chosen: what was tried and measured "
+                f"(<a href=\"{link}\">{link}</a>)</summary>", "", *body, "", "</details>"]
     return re.sub(r"\n{3,}", "\n\n", "\n".join(out)).strip()
 
 
@@ -129,7 +140,7 @@ def results_page(runs: list[RecordedRun], folder: Path, data_dir: Path | None) -
     ]
     groups = by_group(runs)
     for model in dict.fromkeys(r.model for r in records):
-        parts += [f"## {model.capitalize()}", "", notes_markdown(model) if model in models.available() else GONE, ""]
+        parts += [f"## {model.capitalize()}", "", notes_markdown(model, folder) if models.loads(model) else GONE, ""]
         parts += [f"![{name}]({image_name(name)})\n" for name, group in groups.items()
                   if group[0].record.model == model and any(run.record.epochs for run in group)]
         if model == featured:

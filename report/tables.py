@@ -62,26 +62,30 @@ def current_network(model: str) -> tuple[int, int]:
 
 
 def network_changed(record: RunRecord) -> bool:
-    """The record's network is not its model file's today: another size, or the same size doing other work
-    (a pool moved, say)."""
+    """The record's network is not its model file's today: its file's code has changed since (records with a source
+    hash), or, for records made before hashes, another size or the same size doing other work (a pool moved, say)."""
+    if record.model_hash is not None:
+        return record.model_hash != models.source_hash(record.model)
     return (record.parameters, record.macs_per_image) != current_network(record.model)
 
 
 def as_filed(record: RunRecord) -> bool:
     """The run was made with its model file as the file stands now: the same network and one of its named recipes
     as it is."""
-    return record.model in models.available() and not network_changed(record) and named_recipe(record)[1] == ""
+    return models.loads(record.model) and not network_changed(record) and named_recipe(record)[1] == ""
 
 
 def group_name(record: RunRecord) -> str:
     """The row label: runs of one model, one network, one recipe and one way of computing (device; compiled,
     graphed or eager), on one split, are one group (seeds of one experiment): `model3 · published (compiled)`. A
     network changed since shows its size and commit then."""
-    available = record.model in models.available()
+    available = models.loads(record.model)
     name, changed = named_recipe(record) if available else (DEFAULT_RECIPE, GONE)
     labels = [changed]
     if available and network_changed(record):
-        labels.insert(0, f"{record.parameters:,} parameters at {record.git_commit[:7]}")
+        labels.insert(0, f"{record.parameters:,} parameters at {record.git_commit[:7]}"
+                      if (record.parameters, record.macs_per_image) != current_network(record.model)
+                      else f"as at {record.git_commit[:7]}")
     if record.compiled:
         labels.insert(0, "compiled")
     if record.graphed:
@@ -255,7 +259,7 @@ def resolved_execution(record: RunRecord) -> list[str]:
 
 def reproduce_command(record: RunRecord) -> str:
     """The main.py command that repeats this run: its named recipe, what the run changed, and how it computed."""
-    if record.model not in models.available():
+    if not models.loads(record.model):
         return f"# {record.model} seed {record.seed}: {GONE}; commit {record.git_commit} has it"
     if network_changed(record):
         return (f"# {record.model} seed {record.seed}: its network ({record.parameters:,} parameters) has changed "

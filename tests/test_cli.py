@@ -166,6 +166,13 @@ def test_divergence_fails_that_run_and_the_others_go_on(mnist_dir, tmp_path):
     (["--workers", "1000"], "--workers must be between 0 and this machine's"),
     (["--seeds", "1-100000000"], "--seeds 1-100000000: 100,000,000 runs of each model; at most 10,000 in one command"),
     (["--models", "model3", "--recipe", "nope"], "model3 has no recipe 'nope' (its recipes: default, published, step)"),
+    (["--compare", "model3", "resnet"], "unknown model 'resnet'; available:"),
+    (["--compare", "model3", "model3:nope"], "model3 has no recipe 'nope' (its recipes: default, published, step)"),
+    (["--compare", "model3:step", "model3", "--seeds", "1-4"], "--compare needs at least 5 seeds a side, got 4"),
+    (["--compare", "model3", "model3"], "A and B are the same: model3 with its recipe"),
+    (["--compare", "model3", "model3:default", "--gamma", "0.5"], "A and B are the same"),  # StepLR's gamma: idle here
+    (["--compare", "model3", "model4", "--records", "nowhere"], "--records nowhere: no such folder"),
+    (["--compare", "model3", "model4", "--models", "model5"], "--compare names its two sides itself"),
 ])
 def test_bad_input_is_one_line_and_exit_2(flags, message):
     done = run_cli("main.py", *flags)

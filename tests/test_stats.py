@@ -56,3 +56,31 @@ def test_a_report_over_seeds_gives_the_rate_its_interval_and_the_worst_seed(tmp_
     assert "| 2/3 (67%, 21–94%) |" in summary
     assert "2/3 (67%, 21–94%)" in results_table(records) and "99.37 (seed 3)" in results_table(records)
     assert Target(99.40, 3, 5).met_by(tail + [99.45] * 5)
+
+
+def test_t_quantiles_are_the_tables():
+    from stats import t_quantile
+
+    for df, expected in [(1, 12.706), (9, 2.262), (18, 2.101), (1000, 1.962)]:
+        assert abs(t_quantile(0.975, df) - expected) < 1e-3
+
+
+def test_the_exact_permutation_test_counts_every_relabelling():
+    from stats import difference
+
+    diff = difference([1.0, 2.0, 3.0], [4.0, 5.0, 6.0])
+    # of the 20 ways to split six values in three and three, only the observed split and its mirror are this far apart
+    assert diff.exact and diff.arrangements == 20 and diff.p == pytest.approx(2 / 20)
+    assert diff.mean == 3.0 and diff.low < 3.0 < diff.high
+
+
+def test_verdicts_name_the_side_ahead_or_the_seeds_needed():
+    from comparing import verdict
+    from stats import difference
+
+    a, b = [99.30, 99.31, 99.29, 99.32, 99.30, 99.28], [99.36, 99.38, 99.35, 99.37, 99.39, 99.36]
+    assert verdict(difference(a, b), a, b).startswith("B is ahead by 0.068 points (95% interval")
+    assert verdict(difference(b, a), b, a).startswith("A is ahead by 0.068 points")
+    c = [99.31, 99.29, 99.30, 99.33, 99.28, 99.30]
+    tie = verdict(difference(a, c), a, c)
+    assert tie.startswith("no difference these 6 seeds can see: the interval spans −") and "seeds each" in tie

@@ -72,7 +72,9 @@ LAYERS = [
     {"data", "models", "training"},
     {"configs", "studies", "report"},
     {"run_experiments", "resuming"},
-    {"tune", "main"},
+    {"planning"},
+    {"comparing", "tune"},
+    {"main"},
 ]
 
 

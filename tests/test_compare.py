@@ -1,0 +1,79 @@
+"""--compare end to end on two tiny models: it trains what the sides lack, says which is ahead, writes the table, and
+a second identical command trains nothing."""
+import json
+import shutil
+import textwrap
+
+import pytest
+
+from tests.conftest import ROOT, run_cli
+
+TINY = textwrap.dedent('''
+    """Model{n}: a tiny test network ({hidden} hidden units)."""
+    import torch.nn.functional as F
+    from torch import nn
+
+    from records import Target
+    from settings import SGDRecipe
+
+    RECIPE = SGDRecipe(epochs=2, batch_size=64, lr=0.05, momentum=0.9, step_size=1, gamma=0.5, augment=False)
+    TARGET = Target(80.0, hits=1, window=2)
+
+
+    class Model{n}(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.hidden = nn.Linear(784, {hidden})
+            self.out = nn.Linear({hidden}, 10)
+
+        def forward(self, x):
+            return F.log_softmax(self.out(F.relu(self.hidden(x.flatten(1)))), dim=1)
+    ''')
+
+
+@pytest.fixture(scope="module")
+def checkout(tmp_path_factory):
+    copy = tmp_path_factory.mktemp("checkout")
+    skip = shutil.ignore_patterns(".git", ".venv", "MNIST", "runs", "results", "__pycache__", "*.png", ".gpu")
+    shutil.copytree(ROOT, copy, ignore=skip, dirs_exist_ok=True)
+    (copy / "models" / "model6.py").write_text(TINY.format(n=6, hidden=2))
+    (copy / "models" / "model7.py").write_text(TINY.format(n=7, hidden=32))
+    return copy
+
+
+def test_compare_trains_what_is_missing_then_reuses_it(checkout, mnist_dir, tmp_path):
+    def compare():
+        return run_cli("main.py", "--compare", "model6", "model7", "--seeds", "1-5", "--limit-train", "600",
+                       "--limit-test", "300", "--device", "cpu", "--compile", "off", "--data-dir", str(mnist_dir),
+                       "--out", str(tmp_path), cwd=checkout)
+
+    first = compare()
+    assert first.returncode == 0, first.stderr[-2000:]
+    records = [json.loads(path.read_text()) for path in tmp_path.glob("*/metrics.json")]
+    assert sorted((r["model"], r["seed"]) for r in records) == [(m, s) for m in ("model6", "model7") for s in range(1, 6)]
+    assert all(r["split"] == "validation" and r["model_hash"] for r in records)
+    assert "A has 0, B has 0 already, 10 runs to train." in first.stdout
+    assert "Verdict: B is ahead by" in first.stdout  # 32 hidden units against 2, on 500 images: not luck
+    assert "exact over all 252 relabellings" in first.stdout and "B ahead on 5 of 5 seeds" in first.stdout
+    [table] = tmp_path.glob("compare-*.md")
+    text = table.read_text()
+    assert "| A | model6 | 5 |" in text and "| B | model7 | 5 |" in text and "**Verdict:** B is ahead" in text
+
+    second = compare()
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert "A has 5, B has 5 already: nothing to train." in second.stdout and "EPOCH" not in second.stdout
+    assert len(list(tmp_path.glob("*/metrics.json"))) == 10
+    verdict = [line for line in first.stdout.splitlines() if line.startswith("Verdict")]
+    assert verdict == [line for line in second.stdout.splitlines() if line.startswith("Verdict")]
+    assert "5 reused, 0 trained" in second.stdout
+
+
+def test_a_changed_setting_trains_only_that_side(checkout, mnist_dir, tmp_path):
+    """B with --set: A's runs of the file's recipe count, B's changed recipe is trained."""
+    base = ["--limit-train", "600", "--limit-test", "300", "--device", "cpu", "--compile", "off",
+            "--data-dir", str(mnist_dir), "--out", str(tmp_path), "--seeds", "1-5"]
+    trained = run_cli("main.py", "--models", "model7", "--validation", *base, cwd=checkout)
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    done = run_cli("main.py", "--compare", "model7", "model7", "--set", "lr=0.01", *base, cwd=checkout)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "B = model7 (lr=0.01)" in done.stdout and "A has 5, B has 0 already, 5 runs to train." in done.stdout
