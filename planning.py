@@ -11,7 +11,7 @@ from typing import Callable
 import torch
 
 from parallel import Worker, run_in_workers
-from records import RunRecord, format_duration
+from records import RunRecord, format_duration, plural
 from run_experiments import build_model, graphed_step, run_experiment, timed_estimate, training_method, training_step
 from settings import ExperimentConfig
 from training.precision import Precision
@@ -46,7 +46,8 @@ def plan(configs: list[ExperimentConfig], jobs: int,
     print(f"Plan: {len(configs)} runs" + (f", {jobs} at a time" if jobs > 1 else "")
           + (", quickest first" if cheapest_first else "") + ", estimated from a few timed batches each on this machine:")
     for number, (config, seconds) in enumerate(planned, start=1):
-        print(f"  {number}. {config.model} seed {config.seed}, {config.recipe.epochs} epochs: {format_duration(seconds)}")
+        print(f"  {number}. {config.model} seed {config.seed}, {plural(config.recipe.epochs, 'epoch')}: "
+              f"{format_duration(seconds)}")
     total = sum(seconds for _, seconds in planned)
     side_by_side = (f" {jobs} at a time share the device: on a CPU, whose cores one run already uses, that saves "
                     "little; on a GPU, see benchmarks/README.md." if jobs > 1 else "")

@@ -163,6 +163,11 @@ def load_record(folder: Path) -> RunRecord:
         raise RecordError(f"{path}: not a readable run record ({error})") from None
 
 
+def plural(count: int, word: str) -> str:
+    """'1 epoch', '15 epochs'."""
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
 def format_duration(seconds: float) -> str:
     if seconds < 90:
         return f"{seconds:.0f} s"

@@ -20,13 +20,14 @@ import models
 from data.loaders import make_loaders, random_generators, stop_augmenting
 from data.mnist import ensure_mnist, resolve_data_dir
 from provenance import describe_device, git_commit, library_versions, machine_description
-from records import EpochRecord, RunRecord, format_duration, load_record
+from records import EpochRecord, RunRecord, format_duration, load_record, plural
 from settings import ConfigError, ExperimentConfig, describe
 from training import Diverged, EpochMetrics, TrainingStep, evaluate, train_epoch
 from training.checkpoint import STATE_FILE, load_state, save_best, save_state
 from training.compiling import CompiledTraining
+from training.curves import Curves
 from training.dropout import use_fast_dropout
-from training.graphs import CaptureFailed, GraphedStep, TrainingState, why_not_graphed
+from training.graphs import CaptureFailed, GraphedStep, ReplayDisagreed, TrainingState, why_not_graphed
 from training.loops import test_line
 from training.optim import TrainingMethod
 from training.precision import Precision
@@ -60,10 +61,12 @@ def graphed_step(step: TrainingStep, method: TrainingMethod, config: ExperimentC
             return GraphedStep(step, torch.zeros(config.recipe.batch_size, *IMAGE_SHAPE, device=device),
                                torch.zeros(config.recipe.batch_size, dtype=torch.long, device=device)), None
         except CaptureFailed as error:
+            disagreed = isinstance(error, ReplayDisagreed)
+            what = "CUDA graph replay disagreed with the eager step" if disagreed else "CUDA graph capture failed"
             if on:
-                raise ConfigError(f"--cuda-graph on: CUDA graph capture failed ({error}); use --cuda-graph off")
-            log(f"CUDA graph capture failed ({error}): the step runs eagerly")
-            return step, f"capture failed: {error}"
+                raise ConfigError(f"--cuda-graph on: {what} ({error}); use --cuda-graph off")
+            log(f"{what} ({error}): the step runs eagerly")
+            return step, f"{'replay disagreed' if disagreed else 'capture failed'}: {error}"
     if on:
         raise ConfigError(f"--cuda-graph on: {reason}; use --cuda-graph off")
     log(f"CUDA graph not used ({reason}): the step runs eagerly")
@@ -187,7 +190,7 @@ class Run:
         self.dir = resume or new_run_dir(Path(config.out), config.model, config.seed)
         self.log = RunLog(self.dir / "log.txt", quiet)
         seed_everything(config.seed)
-        ensure_mnist(self.data_dir, log=self.log)
+        ensure_mnist(self.data_dir, log=self.log.file_only)  # the command said it once; each log keeps it
         self.model = build_model(config)
         self.record = load_record(self.dir) if resume else new_record(config, self.model, self.dir)
         self.record.process = {"host": socket.gethostname(), "pid": os.getpid()}
@@ -232,7 +235,8 @@ class Run:
         self.record.graphed = isinstance(self.step, GraphedStep)
         estimate = estimate if estimate is not None else timed_estimate(config, self.step, self.model, self.method,
                                                                     self.precision)
-        self.log(f"Estimated time: {format_duration(estimate)} for {config.recipe.epochs} epochs "
+        self.curves = Curves(self.dir, describe(config), self.record.split)
+        self.log(f"Estimated time: {format_duration(estimate)} for {plural(config.recipe.epochs, 'epoch')} "
                  f"({config.execution.train_batches} training batches per epoch)")
 
     def end_epoch(self, epoch: int, lr: float, train: EpochMetrics, evaluation: EpochMetrics) -> None:
@@ -240,13 +244,15 @@ class Run:
         self.log()
         self.log(test_line(evaluation, "Validation set" if self.config.validation else "Test set"))
         self.log()
-        if self.record.add_epoch(EpochRecord(epoch, lr, round(train.loss, 6), round(train.accuracy, 4),
-                                             round(evaluation.loss, 6), round(evaluation.accuracy, 4),
-                                             round(train.seconds + evaluation.seconds, 2))):
+        recorded = EpochRecord(epoch, lr, round(train.loss, 6), round(train.accuracy, 4), round(evaluation.loss, 6),
+                               round(evaluation.accuracy, 4), round(train.seconds + evaluation.seconds, 2))
+        if self.record.add_epoch(recorded):
             self.write(lambda: save_best(self.method.evaluated(self.model), self.dir), "the best checkpoint")
         self.write(lambda: save_state(self.dir, epoch, self.model, self.method, self.generators,
                                       [asdict(e) for e in self.record.epochs]), "the saved state")
         self.save()
+        with contextlib.suppress(OSError):  # the curves are for watching; the record above is what counts
+            self.curves.add_epoch(recorded)
 
     def end(self, error: BaseException | None) -> RunRecord:
         """Record how the run ended (ENDINGS) and close its log."""
@@ -258,12 +264,15 @@ class Run:
             print(f"main.py: error: {error}", file=sys.stderr, flush=True)
             self.record.status, self.record.reason = ending.status, reason
         elif error is not None and ending is not CRASHED:
-            self.log(f"Stopped {name} after {len(self.record.epochs)} epoch(s): {error or reason}{ending.advice}")
+            self.log(f"Stopped {name} after {plural(len(self.record.epochs), 'epoch')}: {error or reason}{ending.advice}")
         with contextlib.suppress(WriteFailed):  # the disk may not take even this; the last good record stays
             self.save(ending.status, reason)
         if ending is COMPLETED:
             self.log_target()
             self.log(f"Run record: {self.dir}")
+        if hasattr(self, "curves"):
+            with contextlib.suppress(OSError):
+                self.curves.close()
         self.log.close()
         return self.record
 
@@ -285,6 +294,7 @@ def run_experiment(config: ExperimentConfig, position: int = 0, quiet: bool = Fa
     returns. `thread_share`, when given, is asked before every epoch how many CPU threads this run may use.
     """
     run = Run(config, resume, quiet)
+    bar = config.progress and sys.stderr.isatty()  # a bar redraws on a terminal; a pipe or a file gets its last line
     try:
         run.prepare(estimate)
         for epoch in range(len(run.record.epochs), config.recipe.epochs):
@@ -296,8 +306,8 @@ def run_experiment(config: ExperimentConfig, position: int = 0, quiet: bool = Fa
                 stop_augmenting(run.train_loader)
             run.log(f"EPOCH: {epoch}  (lr {lr:g}{', images as they are' if clean else ''})")
             train = train_epoch(run.step, run.train_loader, run.device, run.method.batch_scheduler,
-                                progress=config.progress, position=position)
-            run.log.file_only(train.bar_line())
+                                progress=bar, position=position)
+            (run.log.file_only if bar else run.log)(train.bar_line())
             if run.method.epoch_scheduler:
                 run.method.epoch_scheduler.step()
             evaluated = run.method.evaluated(run.model)

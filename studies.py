@@ -9,12 +9,13 @@ from typing import Any
 import optuna
 
 import models
+from records import plural
 from settings import Recipe, recorded_values
 from stats import SCORE_TEXT, SCORES
 
 STUDY_FILE = "study.json"
-# On a database storage a worker beats this often while it runs a trial, and one silent for six beats (killed,
-# powered off) has its trial failed and redone. The tests shorten the beat through the environment.
+# A worker writes the time into the trial it runs this often (on any storage), and a trial silent for six beats
+# (its worker killed, its machine off) is failed and redone. The tests shorten the beat through the environment.
 HEARTBEAT_SECONDS = int(os.environ.get("MNIST8K_HEARTBEAT_SECONDS", "30"))
 GRACE_SECONDS = 6 * HEARTBEAT_SECONDS
 JOURNAL_FILE = "study.log"
@@ -59,8 +60,7 @@ class Study:
 
     def open_storage(self) -> optuna.storages.BaseStorage:
         if "://" in self.where:
-            return optuna.storages.RDBStorage(self.where, heartbeat_interval=HEARTBEAT_SECONDS,
-                                              grace_period=GRACE_SECONDS)
+            return optuna.storages.RDBStorage(self.where)
         from optuna.storages.journal import JournalFileBackend
 
         return optuna.storages.JournalStorage(JournalFileBackend(self.where))
@@ -82,7 +82,7 @@ class Study:
 
     @property
     def score_text(self) -> str:
-        return f"{SCORE_TEXT[self.score]} of validation accuracy over the last {self.score_window} epoch(s)"
+        return f"{SCORE_TEXT[self.score]} of validation accuracy over the last {plural(self.score_window, 'epoch')}"
 
 
 def load_study(folder: Path) -> Study:

@@ -19,10 +19,9 @@ import statistics
 import sys
 import threading
 import time
-import warnings
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import optuna
 
@@ -35,12 +34,12 @@ from run_experiments import Pruned, run_experiment
 from report.study import summarize
 from settings import ConfigError, Recipe, SGDRecipe, format_value
 from stats import SCORES
-from studies import HEARTBEAT_SECONDS, STUDY_FILE, Study
+from studies import GRACE_SECONDS, HEARTBEAT_SECONDS, STUDY_FILE, Study
 
-optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial is ours to print
-warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # heartbeats: used as documented
-warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")  # we beat
+# One line per trial is ours to print (progress_line, failures with their reason); Optuna's errors still show.
+optuna.logging.set_verbosity(optuna.logging.ERROR)
 
+ALIVE = "alive"  # the trial's user attribute its worker keeps writing the time into (beating)
 COUNTED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.RUNNING,
            optuna.trial.TrialState.WAITING)
 
@@ -194,21 +193,15 @@ def progress_line(study: Study, optuna_study: optuna.Study, trial: optuna.trial.
 
 
 def fail_dead_trials(optuna_study: optuna.Study) -> None:
-    """Trials left `running` by workers that died (kill -9, a crash, a lost machine) are failed, to be redone.
-
-    On a database storage the heartbeat tells; a journal file has none, so there a trial started on this
-    machine whose process is gone is failed (one started on another machine waits for that machine).
-    """
-    if keeps_heartbeats(optuna_study):
-        optuna.storages.fail_stale_trials(optuna_study)
+    """Trials left `running` by workers that died (kill -9, a crash, a lost machine) are failed, to be redone: one
+    whose worker on this machine is gone, or one whose worker has not written its time into it for GRACE_SECONDS."""
+    now = time.time()
     for trial in optuna_study.get_trials(deepcopy=False, states=[optuna.trial.TrialState.RUNNING]):
         worker = trial.user_attrs.get("worker", {})
-        if worker.get("host") == socket.gethostname() and not process_alive(worker.get("pid", -1)):
-            optuna_study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
-
-
-def keeps_heartbeats(optuna_study: optuna.Study) -> bool:
-    return getattr(optuna_study._storage, "is_heartbeat_enabled", lambda: False)()
+        gone = worker.get("host") == socket.gethostname() and not process_alive(worker.get("pid", -1))
+        if gone or now - trial.user_attrs.get(ALIVE, now) > GRACE_SECONDS:
+            with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):  # another worker was first
+                optuna_study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
 
 
 def process_alive(pid: int) -> bool:
@@ -222,20 +215,16 @@ def process_alive(pid: int) -> bool:
 
 
 @contextlib.contextmanager
-def heartbeat(optuna_study: optuna.Study, trial: optuna.Trial):
-    """Beat for `trial` while it runs, where the storage keeps heartbeats (what study.optimize would do)."""
-    storage = optuna_study._storage
-    if not keeps_heartbeats(optuna_study):
-        yield
-        return
+def beating(trial: optuna.Trial) -> Iterator[None]:
+    """While the trial runs, write the time into it every HEARTBEAT_SECONDS (a user attribute: Optuna's public API,
+    on any storage), so that workers elsewhere can tell it from one whose worker died."""
     stop = threading.Event()
 
     def beat() -> None:
-        while True:
-            storage.record_heartbeat(trial._trial_id)
-            if stop.wait(HEARTBEAT_SECONDS):
-                return
+        while not stop.wait(HEARTBEAT_SECONDS):
+            trial.set_user_attr(ALIVE, time.time())
 
+    trial.set_user_attr(ALIVE, time.time())
     thread = threading.Thread(target=beat, daemon=True)
     thread.start()
     try:
@@ -245,34 +234,41 @@ def heartbeat(optuna_study: optuna.Study, trial: optuna.Trial):
         thread.join()
 
 
+class Surplus(Exception):
+    """The study already has its trials, counting those other workers are running."""
+
+
 def work(study: Study, thread_share: Callable[[], int] | None = None, jobs: int = 1,
          pruner: optuna.pruners.BasePruner | None = None) -> None:
     """Run trials until the study has `study.trials` that count; any number of workers may do this at once."""
     optuna_study = study.load(pruner)
+    ran: list[int] = []  # the number of each trial this worker started
+
+    def objective(trial: optuna.Trial) -> float:
+        ran.append(trial.number)
+        trial.set_user_attr("worker", {"host": socket.gethostname(), "pid": os.getpid()})
+        if sum(t.number < trial.number for t in counted_trials(optuna_study)) >= study.trials:
+            trial.set_user_attr("reason", "surplus: another worker took the last trial")
+            raise Surplus
+        try:
+            with beating(trial):
+                return run_trial(study, trial, thread_share)
+        except TrialFailed as error:
+            trial.set_user_attr("reason", str(error))
+            raise
+        except KeyboardInterrupt:
+            trial.set_user_attr("reason", "interrupted")
+            raise
+
     while True:
         fail_dead_trials(optuna_study)  # a worker that died since the last trial leaves its trial to be redone
         if len(counted_trials(optuna_study)) >= study.trials:
             break
-        trial = optuna_study.ask()
-        trial.set_user_attr("worker", {"host": socket.gethostname(), "pid": os.getpid()})
-        if sum(t.number <= trial.number for t in counted_trials(optuna_study)) > study.trials:
-            trial.set_user_attr("reason", "surplus: another worker took the last trial")
-            optuna_study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        optuna_study.optimize(objective, n_trials=1, catch=(TrialFailed, Surplus))
+        trial = optuna_study.trials[ran[-1]]
+        if trial.user_attrs.get("reason", "").startswith("surplus"):
             break
-        try:
-            with heartbeat(optuna_study, trial):
-                score = run_trial(study, trial, thread_share)
-            optuna_study.tell(trial, score)
-        except optuna.TrialPruned:
-            optuna_study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-        except TrialFailed as error:
-            trial.set_user_attr("reason", str(error))
-            optuna_study.tell(trial, state=optuna.trial.TrialState.FAIL)
-        except BaseException:
-            trial.set_user_attr("reason", "interrupted")
-            optuna_study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            raise
-        print(progress_line(study, optuna_study, optuna_study.trials[trial.number], jobs), flush=True)
+        print(progress_line(study, optuna_study, trial, jobs), flush=True)
 
 
 def _work_in_worker(study: Study, worker: Worker) -> bool:

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 IMAGE_SHAPE = (1, 28, 28)  # an MNIST image: one channel, 28 x 28 pixels
+CLASSES = 10  # the digits
 
 
 def seed_everything(seed: int) -> None:

@@ -13,9 +13,8 @@ import torch
 
 from models import (ModelFileError, canonical_name, get_target, model_file, named_recipes, network_class, raised_in,
                     shown_path)
-from utils import IMAGE_SHAPE
+from utils import CLASSES, IMAGE_SHAPE
 
-CLASSES = 10
 CHECKED_IMAGES = 2
 # How far a row of probabilities may sum from 1 in float32 before it is not log_softmax's output.
 PROBABILITY_SUM_TOLERANCE = 1e-3

@@ -237,3 +237,66 @@ def test_on_cuda_the_graphed_step_trains_as_the_eager_step():
     for name, value in eager[1].items():
         assert torch.allclose(graphed[1][name].float(), value.float(), rtol=1e-4, atol=1e-5), name
     assert graphed[1]["1.num_batches_tracked"].item() == eager[1]["1.num_batches_tracked"].item() == 8
+
+
+class FrozenRateGraph(StandInGraph):
+    """A replay that uses the rate of the capture, not the rate now: what a graph that copied the rate would do."""
+
+    def capture(self, work):
+        self.frozen = [group["lr"].clone() for group in self.optimizer.param_groups]
+        return super().capture(work)
+
+    def replay(self):
+        rates = [group["lr"] for group in self.optimizer.param_groups]
+        now = [rate.clone() for rate in rates]
+        for rate, frozen in zip(rates, self.frozen):
+            rate.copy_(frozen)
+        super().replay()
+        for rate, value in zip(rates, now):
+            rate.copy_(value)
+
+
+class StaleGraph(StandInGraph):
+    """A replay that runs nothing new: the outputs and weights stay as they were (a buffer never refreshed)."""
+
+    def replay(self):
+        pass
+
+
+@pytest.mark.parametrize("graph,found", [(FrozenRateGraph, "0.weight after the update differs by up to"),
+                                         (StaleGraph, "the loss ")])
+def test_a_replay_that_disagrees_with_the_eager_step_is_refused_and_the_state_kept(graph, found):
+    model = small_net()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
+    before = {name: value.clone() for name, value in model.state_dict().items()}
+    rng = torch.get_rng_state()
+    with pytest.raises(training.graphs.ReplayDisagreed, match=found):
+        GraphedStep(TrainingStep(model, optimizer, Precision("fp32", CPU)), torch.zeros(8, 1, 28, 28),
+                    torch.zeros(8, dtype=torch.long), graph=graph(model, optimizer))
+    assert all(torch.equal(before[name], value) for name, value in model.state_dict().items())
+    assert torch.equal(torch.get_rng_state(), rng) and optimizer.param_groups[0]["lr"] == 0.5  # a float again
+
+
+def with_graph(graph_class):
+    class Stepped(GraphedStep):
+        def __init__(self, step, images, labels):
+            super().__init__(step, images, labels, graph=graph_class(step.forward, step.optimizer))
+    return Stepped
+
+
+def test_a_run_whose_replay_disagrees_trains_eagerly_and_says_why(tmp_path, mnist_dir, monkeypatch):
+    import run_experiments
+
+    eager = run_experiment(small_config(tmp_path / "eager", mnist_dir, graphed=False), quiet=True)
+    monkeypatch.setattr(run_experiments, "GraphedStep", with_graph(FrozenRateGraph))
+    record = run_experiment(small_config(tmp_path / "frozen", mnist_dir, graphed=True), quiet=True)
+    assert record.status == "completed" and record.graphed is False
+    assert record.graph_reason.startswith("replay disagreed: ") and "after the update differs by up to" in \
+        record.graph_reason
+    log = (tmp_path / "frozen" / record.run_id / "log.txt").read_text()
+    assert "CUDA graph replay disagreed with the eager step (" in log and "): the step runs eagerly" in log
+    assert [e.train_loss for e in record.epochs] == [e.train_loss for e in eager.epochs]  # the state was put back
+
+    monkeypatch.setattr(run_experiments, "GraphedStep", with_graph(StandInGraph))
+    agreed = run_experiment(small_config(tmp_path / "agreed", mnist_dir, graphed=True), quiet=True)
+    assert agreed.graphed is True and agreed.graph_reason is None

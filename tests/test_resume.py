@@ -123,3 +123,29 @@ def test_a_damaged_state_is_one_line(mnist_dir, tmp_path, damage):
     done = run_cli("main.py", "--resume", str(folder))
     assert done.returncode == 2 and "cannot load the saved state" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+class Planted:
+    """What a crafted state.pt holds: an object whose unpickling calls open(path, "w"), creating the file."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def test_a_state_that_would_run_code_is_refused_and_runs_nothing(mnist_dir, tmp_path):
+    config = config_for("model3", recipe_overrides={"epochs": 1}, limit_train=256, limit_test=100,
+                        data_dir=str(mnist_dir), out=str(tmp_path / "runs"), progress=False)
+    run_experiment(config, quiet=True)
+    folder = next((tmp_path / "runs").glob("*"))
+    state = torch.load(folder / "state.pt", weights_only=True)  # what a run writes loads without running code
+    assert set(state["random"]) == {"torch", "cuda", "numpy", "python", "generators"}
+    payload = tmp_path / "payload-ran"
+    state["epoch"] = Planted(payload)
+    torch.save(state, folder / "state.pt")
+    (folder / "metrics.json").write_text((folder / "metrics.json").read_text().replace('"completed"', '"interrupted"'))
+    done = run_cli("main.py", "--resume", str(folder), "--data-dir", str(mnist_dir))
+    assert done.returncode == 2 and "refused: loading it would run code it names (io.open)" in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and not payload.exists()

@@ -4,11 +4,14 @@
 optimizer (momentum buffers), the scheduler, every random generator the run draws from (torch's global
 one, which the dropout uses; CUDA's; numpy's; Python's; the loaders' order and augmentation generators)
 and the epochs recorded so far. It is written atomically after each epoch, so a crash while writing
-leaves the previous state whole. It is a pickle (numpy's and Python's generator states are not tensors):
-load only run folders you trust, as with any PyTorch checkpoint.
+leaves the previous state whole. It holds only tensors and plain values (numpy's and Python's generator states
+as such), and is loaded with `weights_only=True`: a state file from anyone, however made, runs no code on
+`--resume`; one that would (a crafted file, or one written before states were plain) is refused.
 """
 import io
+import pickle
 import random
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,9 +42,15 @@ def save_best(model: nn.Module, run_dir: Path) -> None:
 
 
 def random_state(generators: list[torch.Generator]) -> dict:
+    """Every generator's state as tensors and plain values: numpy's Mersenne Twister as its key and position,
+    Python's as its version, words and cached Gaussian."""
+    kind, key, position, has_gauss, cached_gaussian = np.random.get_state()
+    version, words, gauss_next = random.getstate()
     return {"torch": torch.get_rng_state(),
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-            "numpy": np.random.get_state(), "python": random.getstate(),
+            "numpy": {"kind": kind, "key": torch.from_numpy(key.astype(np.int64)), "position": int(position),
+                      "has_gauss": int(has_gauss), "cached_gaussian": float(cached_gaussian)},
+            "python": {"version": version, "words": torch.tensor(words, dtype=torch.int64), "gauss_next": gauss_next},
             "generators": [g.get_state() for g in generators]}
 
 
@@ -49,8 +58,11 @@ def restore_random_state(state: dict, generators: list[torch.Generator]) -> None
     torch.set_rng_state(state["torch"])
     if state["cuda"]:
         torch.cuda.set_rng_state_all(state["cuda"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
+    numpy = state["numpy"]
+    np.random.set_state((numpy["kind"], numpy["key"].numpy().astype(np.uint32), numpy["position"],
+                         numpy["has_gauss"], numpy["cached_gaussian"]))
+    python = state["python"]
+    random.setstate((python["version"], tuple(python["words"].tolist()), python["gauss_next"]))
     for generator, saved in zip(generators, state["generators"], strict=True):
         generator.set_state(saved)
 
@@ -89,6 +101,11 @@ def load_state(run_dir: Path) -> RunState:
     if not path.exists():
         raise StateError(f"{run_dir}: no saved state to resume from ({STATE_FILE} is missing)")
     try:
-        return RunState(**torch.load(path, map_location="cpu", weights_only=False))
+        return RunState(**torch.load(path, map_location="cpu", weights_only=True))
     except Exception as error:  # a truncated or foreign file fails in many ways; each is "cannot load"
-        raise StateError(f"{path}: cannot load the saved state ({type(error).__name__}: {error})") from None
+        named = re.search(r"GLOBAL ([\w.]+)", str(error)) if isinstance(error, pickle.UnpicklingError) else None
+        if named:  # it names code to run: a crafted file, or a state from before states were plain values
+            raise StateError(f"{path}: refused: loading it would run code it names ({named.group(1)}); a state "
+                             "written before states held only tensors cannot be resumed by this version") from None
+        first = (str(error).strip().splitlines() or [""])[0]
+        raise StateError(f"{path}: cannot load the saved state ({type(error).__name__}: {first})") from None

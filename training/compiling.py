@@ -7,6 +7,7 @@ layer (benchmarks/speed.py). Only full batches of the recipe's size are compiled
 batch that ends an epoch runs eagerly instead of paying for a second compilation.
 """
 import importlib.util
+import logging
 import os
 import shutil
 
@@ -14,6 +15,19 @@ import torch
 from torch import nn
 
 from training.dropout import Dropout, new_keys
+
+
+
+class NoCudaRuntimeNotice(logging.Filter):
+    """torch's C++ extension module says "No CUDA runtime is found, using CUDA_HOME=..." when it finds a CUDA toolkit
+    on a machine without a GPU, as soon as compiling imports it: there nothing is wrong, so that line alone is
+    dropped (every other message of that logger still shows)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("No CUDA runtime is found")
+
+
+logging.getLogger("torch.utils.cpp_extension").addFilter(NoCudaRuntimeNotice())
 
 # Compiling costs a fixed time once per machine (inductor caches it) and saves a little of every step: `auto`
 # compiles runs of this many steps or more, where the saving repays the first compilation.

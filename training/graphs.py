@@ -13,6 +13,9 @@ A method that keeps an average of the weights, fp16's gradient scaler, an optimi
 hooks (host code around every update) and a schedule that cycles the momentum cannot be one graph: those runs
 step eagerly (`why_not_graphed`). If capture itself fails (a driver, a library, a kernel that cannot be
 captured), everything it touched is put back and `CaptureFailed` says why: the run then steps eagerly.
+A capture that succeeds is checked before it is used: one replayed step against one eager step from the same
+state, on a batch and at a rate other than the capture's (a graph that froze either would replay the capture's);
+if they disagree beyond float32's reordering, `ReplayDisagreed` says by how much and the run steps eagerly.
 """
 import contextlib
 from dataclasses import dataclass
@@ -23,8 +26,12 @@ import torch
 from settings import Recipe
 from training.loops import TrainingStep
 from training.optim import TrainingMethod
+from utils import CLASSES
 
 WARM_UP_STEPS = 3  # before capture: libraries pick their kernels and allocate their workspaces on these
+# A replayed step may order its float32 sums otherwise than the eager one, and differ by that much; a replay that
+# skipped a copy or froze a value differs by orders more.
+REPLAY_TOLERANCE = {"rtol": 1e-4, "atol": 1e-5}
 # Exactly these types: a subclass may add host logic to step() that a replay would skip.
 CAPTURABLE = (torch.optim.SGD, torch.optim.Adam, torch.optim.AdamW)
 MOMENTUM_CYCLING = (torch.optim.lr_scheduler.OneCycleLR, torch.optim.lr_scheduler.CyclicLR)
@@ -32,6 +39,10 @@ MOMENTUM_CYCLING = (torch.optim.lr_scheduler.OneCycleLR, torch.optim.lr_schedule
 
 class CaptureFailed(RuntimeError):
     """Capture raised; the training state is as it was before the attempt."""
+
+
+class ReplayDisagreed(CaptureFailed):
+    """The captured graph's step differs from the eager step; the training state is as it was before capture."""
 
 
 def one_line(error: BaseException) -> str:
@@ -207,6 +218,18 @@ class StandInGraph:
         pass
 
 
+def disagreement(pairs: list[tuple[str, torch.Tensor, torch.Tensor]]) -> str | None:
+    """The first (name, replayed, eager) pair that differs beyond REPLAY_TOLERANCE, in words; None if none does."""
+    for name, replayed, eager in pairs:
+        replayed, eager = replayed.detach().double(), eager.detach().double()
+        if not torch.allclose(replayed, eager, **REPLAY_TOLERANCE):
+            what = "the loss" if name == "loss" else f"{name} after the update"
+            if replayed.numel() == 1:
+                return f"{what} {replayed.item():.6g} against {eager.item():.6g}"
+            return f"{what} differs by up to {(replayed - eager).abs().max().item():.3g}"
+    return None
+
+
 class GraphedStep:
     """A TrainingStep whose full batches replay one captured graph (see the module's notes), captured on `images`
     and `labels` (blank ones: a loader's batches would advance its random draws).
@@ -230,11 +253,41 @@ class GraphedStep:
                     step(self.images, self.labels)
             before.restore()
             self.loss, self.output = self.graph.capture(lambda: step(self.images, self.labels))
+            self.check_replay()
         except Exception as error:
             self.graph.discard()
             before.restore()
             settings.restore(step.optimizer)
             raise error if isinstance(error, CaptureFailed) else CaptureFailed(one_line(error)) from None
+
+    def check_replay(self) -> None:
+        """One replayed and one eager step from the same state, random state included, on a random batch at half the
+        current rate; ReplayDisagreed names the first of the loss, the parameters and the buffers that differ (beyond
+        REPLAY_TOLERANCE). The state and the rate are left as they were."""
+        generator = torch.Generator().manual_seed(0)
+        images = torch.randn(self.images.shape, generator=generator).to(self.images.device)
+        labels = torch.randint(0, CLASSES, self.labels.shape, generator=generator).to(self.labels.device)
+        module = self.step.forward
+        names = [name for name, _ in (*module.named_parameters(), *module.named_buffers())]
+        state = TrainingState.save(module, self.step.optimizer)
+        rates = [rate.clone() for rate in self.rates]
+        try:
+            for rate in self.rates:
+                rate.mul_(0.5)
+            eager_loss = self.step(images, labels)[0].detach().clone()
+            eager = [tensor.detach().clone() for tensor in state.tensors]
+            state.restore()
+            self.images.copy_(images)
+            self.labels.copy_(labels)
+            self.graph.replay()
+            found = disagreement([("loss", self.loss, eager_loss)]
+                                 + list(zip(names, state.tensors, eager)))
+        finally:
+            state.restore()
+            for rate, saved in zip(self.rates, rates):
+                rate.copy_(saved)
+        if found:
+            raise ReplayDisagreed(found)
 
     def train(self) -> "GraphedStep":
         self.step.train()
