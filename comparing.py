@@ -67,8 +67,9 @@ def make_sides(texts: list[str], seeds: list[int], overrides: dict[str, Any], ru
         sides.append(Side(letter, model, recipe, words, configs))
     a, b = sides
     if a.model == b.model and changed_fields(asdict(b.configs[seeds[0]].recipe), a.configs[seeds[0]].recipe) == "":
-        raise ConfigError(f"A and B are the same: {a.name} with {'the same recipe values' if a.name != b.name else 'its recipe'}"
-                          "; change B with a recipe flag or --set, or name another model or recipe")
+        same = "the same recipe values" if a.name != b.name else "its recipe"
+        raise ConfigError(f"A and B are the same: {a.name} with {same}; change B with a recipe flag or --set, or name "
+                          "another model or recipe")
     return sides
 
 
@@ -141,18 +142,16 @@ def verdict(diff: Difference, a: list[float], b: list[float]) -> str:
 
 @dataclass
 class Comparison:
-    sides: list[Side]
-    statistic: str
-    split: str
     lines: list[str]  # printed
     table: str  # the Markdown file's body
 
 
 def summarize(sides: list[Side], target: Target | None) -> Comparison:
+    """Each side's seeds, B - A and the verdict, as printed lines and as the Markdown file."""
     words, score = statistic(target)
     seeds = list(sides[0].configs)
     scores = [[score(side.records[seed].eval_accuracies) for seed in seeds] for side in sides]
-    split = sides[0].configs[seeds[0]].validation and "validation" or "test"
+    split = "validation" if sides[0].configs[seeds[0]].validation else "test"
     rows, lines = [], []
     for side, values in zip(sides, scores):
         met = [side.records[seed].target_met() for seed in seeds]
@@ -172,8 +171,8 @@ def summarize(sides: list[Side], target: Target | None) -> Comparison:
     ahead = [seed for seed, x, y in zip(seeds, a, b) if y > x]
     behind = [seed for seed, x, y in zip(seeds, a, b) if y < x]
     said = verdict(diff, a, b)
-    lines += [f"  B − A: {points(diff.mean)} points (95% interval {points(diff.low)} to {points(diff.high)}, Welch's t); "
-              f"{diff.test}: {p_text(diff.p)}",
+    lines += [f"  B − A: {points(diff.mean)} points (95% interval {points(diff.low)} to {points(diff.high)}, "
+              f"Welch's t); {diff.test}: {p_text(diff.p)}",
               f"  B ahead on {len(ahead)} of {len(seeds)} seeds ({', '.join(map(str, ahead)) or 'none'}), behind on "
               f"{len(behind)} ({', '.join(map(str, behind)) or 'none'})",
               f"Verdict: {said}."]
@@ -190,7 +189,7 @@ def summarize(sides: list[Side], target: Target | None) -> Comparison:
         "Records used:", "",
         *[f"- {side.letter} seed {seed}: {side.records[seed].run_id} ({side.matched_by[seed]})"
           for side in sides for seed in seeds], ""])
-    return Comparison(sides, words, split, lines, table)
+    return Comparison(lines, table)
 
 
 def compare(sides: list[Side], jobs: int, record_folders: list[Path]) -> int:
@@ -209,7 +208,8 @@ def compare(sides: list[Side], jobs: int, record_folders: list[Path]) -> int:
     if missing:
         trained = run_experiments(missing, jobs=jobs)
         for record, side in ((record, side) for record in trained for side in sides):
-            if side.model == record.model and record.seed not in side.records and ran_as(record, side.configs[record.seed]):
+            if (side.model == record.model and record.seed not in side.records
+                    and ran_as(record, side.configs[record.seed])):
                 side.records[record.seed], side.matched_by[record.seed] = record, "trained"
         if any(len(side.records) < len(seeds) for side in sides):
             print("Not every seed completed: no verdict.", flush=True)

@@ -5,6 +5,7 @@
     python main.py --models model3 --epochs 1 --limit-train 2048 --limit-test 1000   # smoke run
     python main.py --models model3 --seeds 1-20 --jobs 2   # twenty seeds, two at a time
     python main.py --models model3 --set momentum=0.8   # any field of the model's recipe
+    python main.py --compare model3 model3 --set lr=0.5   # did the change help? 10 validation seeds a side
 """
 import argparse
 import signal
@@ -21,6 +22,9 @@ from files import atomic_write_bytes
 from report.tables import results_table
 from settings import AT_MOST_CORES, ConfigError, ExperimentConfig, SGDRecipe, declared
 from stats import SCORES
+
+SEEDS = ["1"]  # --seeds when not given (--compare's own default is ten)
+
 
 class OneLineErrorParser(argparse.ArgumentParser):
     """argparse, but a bad flag is one line on stderr and exit code 2, not the usage text."""
@@ -159,7 +163,7 @@ def train(args: argparse.Namespace) -> int:
     names = [models.canonical_name(n) for n in args.models] if args.models else models.available()
     overrides, run = recipe_overrides(args), run_settings(args)
     configs = [config_for(name, seed, overrides, progress=args.jobs == 1, **run)
-               for name in names for seed in parse_seeds(args.seeds or ["1"])]
+               for name in names for seed in parse_seeds(args.seeds or SEEDS)]
     check_writable(Path(args.out))
     check_data(args.data_dir)
 
@@ -202,8 +206,8 @@ def run_tuning(args: argparse.Namespace) -> int:
         raise ConfigError("--tune searches one model's recipe: give --models NAME")
     check_writable(Path(args.out))
     check_data(args.data_dir)
-    study = tune.make_study(args.models[0], args.trials, parse_seeds(args.seeds or ["1"]), args.out, args.study, args.storage,
-                            args.prune_after, recipe_overrides(args), run_settings(args), args.score)
+    study = tune.make_study(args.models[0], args.trials, parse_seeds(args.seeds or SEEDS), args.out, args.study,
+                            args.storage, args.prune_after, recipe_overrides(args), run_settings(args), args.score)
     stop_on_signals()
     return tune.tune(study, args.jobs)
 

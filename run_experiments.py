@@ -264,7 +264,8 @@ class Run:
             print(f"main.py: error: {error}", file=sys.stderr, flush=True)
             self.record.status, self.record.reason = ending.status, reason
         elif error is not None and ending is not CRASHED:
-            self.log(f"Stopped {name} after {plural(len(self.record.epochs), 'epoch')}: {error or reason}{ending.advice}")
+            self.log(f"Stopped {name} after {plural(len(self.record.epochs), 'epoch')}: "
+                     f"{error or reason}{ending.advice}")
         with contextlib.suppress(WriteFailed):  # the disk may not take even this; the last good record stays
             self.save(ending.status, reason)
         if ending is COMPLETED:

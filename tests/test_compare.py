@@ -50,7 +50,8 @@ def test_compare_trains_what_is_missing_then_reuses_it(checkout, mnist_dir, tmp_
     first = compare()
     assert first.returncode == 0, first.stderr[-2000:]
     records = [json.loads(path.read_text()) for path in tmp_path.glob("*/metrics.json")]
-    assert sorted((r["model"], r["seed"]) for r in records) == [(m, s) for m in ("model6", "model7") for s in range(1, 6)]
+    expected = [(model, seed) for model in ("model6", "model7") for seed in range(1, 6)]
+    assert sorted((r["model"], r["seed"]) for r in records) == expected
     assert all(r["split"] == "validation" and r["model_hash"] for r in records)
     assert "A has 0, B has 0 already, 10 runs to train." in first.stdout
     assert "Verdict: B is ahead by" in first.stdout  # 32 hidden units against 2, on 500 images: not luck

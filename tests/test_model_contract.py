@@ -40,7 +40,8 @@ BROKEN = {
     "error in forward": (GOOD.replace("x = self.conv(x)", "x = self.conv(x.flatten(1))"),
                          "model6: models/model6.py, line 17 (in forward): RuntimeError: "),
     "error in __init__": (GOOD.replace("nn.Conv2d(1, 10, 28)", "nn.Conv2d(1, 10, 28, groups=3)"),
-                          "model6: models/model6.py, line 14 (in __init__): ValueError: in_channels must be divisible by groups"),
+                          "model6: models/model6.py, line 14 (in __init__): ValueError: in_channels must be "
+                          "divisible by groups"),
     "class misnamed": (GOOD.replace("class Model6", "class ModelSix"),
                        "model6: models/model6.py has no class Model6; expected"),
 }
