@@ -15,6 +15,7 @@ A file is imported only when something names it, so a file being edited costs on
 mistakes are a ModelFileError, one line naming the file and the line (models/contract.py checks the rest).
 """
 import ast
+import functools
 import hashlib
 import importlib
 import re
@@ -179,30 +180,38 @@ def get_search_space(name: str | int) -> Callable | None:
     return getattr(_module(name), "search_space", None)
 
 
-def _code(path: Path) -> str:
-    """What a file does: its syntax tree without docstrings (and so without comments), so notes may change freely."""
+@functools.cache
+def _read(path: Path, stamp: tuple[int, int]) -> tuple[str, tuple[str, ...]]:
+    """A file as (what it does, the modules it imports): its syntax tree without docstrings (and so without comments),
+    so notes may change freely. Cached by the file's modification time and size: a report asks once per record."""
     tree = ast.parse(path.read_text(), filename=str(path))
+    imported: list[str] = []
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
         if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body
                 and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
                 and isinstance(body[0].value.value, str)):
             node.body = body[1:] or [ast.Pass()]
-    return ast.dump(tree)
+        if isinstance(node, ast.ImportFrom) and node.module:
+            imported += [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+        elif isinstance(node, ast.Import):
+            imported += [alias.name for alias in node.names]
+    return ast.dump(tree), tuple(imported)
+
+
+def _code_and_imports(path: Path) -> tuple[str, tuple[str, ...]]:
+    status = path.stat()
+    return _read(path, (status.st_mtime_ns, status.st_size))
 
 
 def _sources(path: Path, seen: set[Path]) -> set[Path]:
     """`path` and the modules of models/ it imports, and theirs."""
     seen.add(path)
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-        names = ([f"{node.module}.{alias.name}" for alias in node.names] + [node.module]
-                 if isinstance(node, ast.ImportFrom) and node.module else
-                 [alias.name for alias in node.names] if isinstance(node, ast.Import) else [])
-        for module in names:
-            if module.startswith(f"{__name__}."):
-                found = MODELS_DIR / f"{module.split('.')[1]}.py"
-                if found.exists() and found not in seen:
-                    _sources(found, seen)
+    for module in _code_and_imports(path)[1]:
+        if module.startswith(f"{__name__}."):
+            found = MODELS_DIR / f"{module.split('.')[1]}.py"
+            if found.exists() and found not in seen:
+                _sources(found, seen)
     return seen
 
 
@@ -214,7 +223,7 @@ def source_hash(name: str | int) -> str:
         paths = sorted(_sources(model_file(canonical), set()))
         digest = hashlib.sha256()
         for path in paths:
-            digest.update(path.name.encode() + b"\0" + _code(path).encode() + b"\0")
+            digest.update(path.name.encode() + b"\0" + _code_and_imports(path)[0].encode() + b"\0")
     except SyntaxError as error:
         raise raised_in(canonical, error) from None
     return digest.hexdigest()[:16]
