@@ -7,7 +7,7 @@ refused before anything trains.
 from pathlib import Path
 
 from configs import config_from_record
-from records import load_record
+from records import load_record, plural
 from settings import ConfigError, ExperimentConfig
 from training.checkpoint import load_state
 
@@ -26,7 +26,7 @@ def resumable_runs(folders: list[str], data_dir: str | None,
     for folder in map(Path, folders):
         record = load_record(folder)
         if record.status == "completed":
-            print(f"{folder}: completed ({len(record.epochs)} of {record.planned_epochs} epochs); left alone")
+            print(f"{folder}: completed ({len(record.epochs)} of {plural(record.planned_epochs, 'epoch')}); left alone")
             continue
         if record.status == "running" and not record.stopped_unexpectedly():
             raise ConfigError(f"{folder}: still running (process {record.process}); stop it first")

@@ -281,8 +281,8 @@ class Run:
         target = self.record.target
         if target:
             window = min(target.window, len(self.record.epochs))
-            self.log(f"{self.record.split.capitalize()} accuracy {target}: {self.record.target_hits()} of {window} "
-                     f"epochs, target met: {'yes' if self.record.target_met() else 'no'}")
+            self.log(f"{self.record.split.capitalize()} accuracy {target}: {self.record.target_hits()} of "
+                     f"{plural(window, 'epoch')}, target met: {'yes' if self.record.target_met() else 'no'}")
 
 
 def run_experiment(config: ExperimentConfig, position: int = 0, quiet: bool = False,

@@ -98,7 +98,7 @@ def test_resume_refuses_in_one_line(mnist_dir, tmp_path):
     folder = next((tmp_path / "runs").glob("*"))
     before = (folder / "metrics.json").read_text()
     done = run_cli("main.py", "--resume", str(folder))
-    assert done.returncode == 0 and "completed (1 of 1 epochs); left alone" in done.stdout
+    assert done.returncode == 0 and "completed (1 of 1 epoch); left alone" in done.stdout
     assert (folder / "metrics.json").read_text() == before and completed.status == "completed"
 
     stateless = tmp_path / "stateless"
