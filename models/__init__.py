@@ -6,7 +6,7 @@ A model file is a whole experiment: the network, its `RECIPE` (a settings.Recipe
 schedule, training/optim.py), its `search_space` for `--tune`, and its notes as the docstring.
 
     import models
-    models.available()                         # ['model1', 'model2', 'model3', 'model4', 'model5']
+    models.available()                         # ['model1', 'model2', 'model3', 'model4', 'model5', 'model6']
     models.get_model("model3")                 # also "Model3" or "3"; a fresh instance each call
     models.get_recipe("model3")                # its default recipe
     models.get_recipe("model3", "published")   # one of its named recipes

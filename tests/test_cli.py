@@ -137,7 +137,7 @@ def test_divergence_fails_that_run_and_the_others_go_on(mnist_dir, tmp_path):
 
 
 @pytest.mark.parametrize("flags,message", [
-    (["--models", "resnet"], "unknown model 'resnet'; available: model1, model2, model3, model4, model5"),
+    (["--models", "resnet"], "unknown model 'resnet'; available: model1, model2, model3, model4, model5, model6"),
     (["--epochs", "0"], "--epochs must be positive, got 0"),
     (["--batch-size", "-4"], "--batch-size must be positive"),
     (["--lr", "-0.1"], "--lr must be a finite number >= 0"),

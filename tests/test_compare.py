@@ -36,21 +36,21 @@ def checkout(tmp_path_factory):
     copy = tmp_path_factory.mktemp("checkout")
     skip = shutil.ignore_patterns(".git", ".venv", "MNIST", "runs", "results", "__pycache__", "*.png", ".gpu")
     shutil.copytree(ROOT, copy, ignore=skip, dirs_exist_ok=True)
-    (copy / "models" / "model6.py").write_text(TINY.format(n=6, hidden=2))
-    (copy / "models" / "model7.py").write_text(TINY.format(n=7, hidden=32))
+    (copy / "models" / "model7.py").write_text(TINY.format(n=7, hidden=2))
+    (copy / "models" / "model8.py").write_text(TINY.format(n=8, hidden=32))
     return copy
 
 
 def test_compare_trains_what_is_missing_then_reuses_it(checkout, mnist_dir, tmp_path):
     def compare():
-        return run_cli("main.py", "--compare", "model6", "model7", "--seeds", "1-5", "--limit-train", "600",
+        return run_cli("main.py", "--compare", "model7", "model8", "--seeds", "1-5", "--limit-train", "600",
                        "--limit-test", "300", "--device", "cpu", "--compile", "off", "--data-dir", str(mnist_dir),
                        "--out", str(tmp_path), cwd=checkout)
 
     first = compare()
     assert first.returncode == 0, first.stderr[-2000:]
     records = [json.loads(path.read_text()) for path in tmp_path.glob("*/metrics.json")]
-    expected = [(model, seed) for model in ("model6", "model7") for seed in range(1, 6)]
+    expected = [(model, seed) for model in ("model7", "model8") for seed in range(1, 6)]
     assert sorted((r["model"], r["seed"]) for r in records) == expected
     assert all(r["split"] == "validation" and r["model_hash"] for r in records)
     assert "A has 0, B has 0 already, 10 runs to train." in first.stdout
@@ -58,7 +58,7 @@ def test_compare_trains_what_is_missing_then_reuses_it(checkout, mnist_dir, tmp_
     assert "exact over all 252 relabellings" in first.stdout and "B ahead on 5 of 5 seeds" in first.stdout
     [table] = tmp_path.glob("compare-*.md")
     text = table.read_text()
-    assert "| A | model6 | 5 |" in text and "| B | model7 | 5 |" in text and "**Verdict:** B is ahead" in text
+    assert "| A | model7 | 5 |" in text and "| B | model8 | 5 |" in text and "**Verdict:** B is ahead" in text
 
     second = compare()
     assert second.returncode == 0, second.stderr[-2000:]
@@ -73,8 +73,8 @@ def test_a_changed_setting_trains_only_that_side(checkout, mnist_dir, tmp_path):
     """B with --set: A's runs of the file's recipe count, B's changed recipe is trained."""
     base = ["--limit-train", "600", "--limit-test", "300", "--device", "cpu", "--compile", "off",
             "--data-dir", str(mnist_dir), "--out", str(tmp_path), "--seeds", "1-5"]
-    trained = run_cli("main.py", "--models", "model7", "--validation", *base, cwd=checkout)
+    trained = run_cli("main.py", "--models", "model8", "--validation", *base, cwd=checkout)
     assert trained.returncode == 0, trained.stderr[-2000:]
-    done = run_cli("main.py", "--compare", "model7", "model7", "--set", "lr=0.01", *base, cwd=checkout)
+    done = run_cli("main.py", "--compare", "model8", "model8", "--set", "lr=0.01", *base, cwd=checkout)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "B = model7 (lr=0.01)" in done.stdout and "A has 5, B has 0 already, 5 runs to train." in done.stdout
+    assert "B = model8 (lr=0.01)" in done.stdout and "A has 5, B has 0 already, 5 runs to train." in done.stdout

@@ -62,7 +62,7 @@ def test_report_from_records_alone(tmp_path, mnist_dir):
     text = readme.read_text()
     assert text.startswith("intro\n") and text.endswith("outro\n") and "\nold\n" not in text
     assert "| model" not in text  # model1's run stopped; model3's differ from its file (6 epochs)
-    assert "No completed run yet of model1, model2, model3, model4, model5 as its file now stands." in text
+    assert "No completed run yet of model1, model2, model3, model4, model5, model6 as its file now stands." in text
     assert "(1 group of runs)" in text
     assert section.index("](parameters.png)") < section.index("| model |")  # the picture opens the page
     assert "by `python main.py --report " in section and "EPOCH: 0" in section  # its command; the featured log
@@ -92,7 +92,7 @@ def test_readme_shows_each_model_as_its_file_now_stands(tmp_path, mnist_dir):
     text = readme.read_text()
     assert "| model4 | 4,612 | 2 | 99.45 ± 0.00 | 99.42 ± 0.00 | 99.42 (seed 1) |" in text
     assert "lr=0.05" not in text and "4,720" not in text and "(2 groups of runs)" in text
-    assert "No completed run yet of model1, model2, model3, model5 as its file now stands." in text
+    assert "No completed run yet of model1, model2, model3, model5, model6 as its file now stands." in text
     assert "](results/frontier.png)" in text and (runs / "frontier.png").stat().st_size > 1000
     for group in ("| model4 (lr=0.05) |", "| model4 (4,720 parameters at abc) |", "| model4 |"):
         assert group in section

@@ -146,11 +146,11 @@ def test_the_quickest_models_run_first_when_none_is_named(mnist_dir, tmp_path):
     done = run_cli("main.py", "--epochs", "1", "--limit-train", "128", "--limit-test", "100", "--device", "cpu",
                    "--data-dir", str(mnist_dir), "--out", str(tmp_path), timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
-    plan = done.stdout.split("Plan: 5 runs, quickest first", 1)[1].split("total:", 1)[0]
+    plan = done.stdout.split("Plan: 6 runs, quickest first", 1)[1].split("total:", 1)[0]
     planned = re.findall(r"\d+\. (model\d) seed 1, 1 epoch: ([\d.]+) (s|min|h)", plan)
     order = [model for model, _, _ in planned]
     seconds = [float(value) * {"s": 1, "min": 60, "h": 3600}[unit] for _, value, unit in planned]
-    assert sorted(order) == ["model1", "model2", "model3", "model4", "model5"]
+    assert sorted(order) == ["model1", "model2", "model3", "model4", "model5", "model6"]
     assert seconds == sorted(seconds)
     started = [line.split("Config: ", 1)[1].split()[0] for line in done.stdout.splitlines() if line.startswith("Config: ")]
     assert started == order
