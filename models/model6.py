@@ -5,12 +5,17 @@ Target:
   at least 18 of 20 seeds.
 
 Design:
-Model5 with its last separable block dropped (the receptive field 28 pixels, still the box a digit is
-drawn in) and block2 in two groups of 4 -> 7 channels: block1's filters are learned for the group that
+Model5 without its last separable block (the receptive field 28 pixels, the box a digit is drawn in)
+and with block2 in two groups of 4 -> 7 channels: block1's filters are learned for the group that
 reads them, and the transition's 1x1 mixes the halves. The 20 channels after the pool are kept.
 
 Recipe:
 Model5's, as it is: only the network differs.
+
+Headline:
+Met the target on 8 of 20 test seeds (95% interval 22-61%), test mean over epochs 10-14 99.39 ± 0.03:
+short of its 18. Model4 (4,612) is the smallest network here that holds it.
+Measured by `python main.py --models model6 --seeds 1-20`; how it was chosen: results/notes/model6.md.
 """
 import torch.nn.functional as F
 from torch import nn
