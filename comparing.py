@@ -1,10 +1,10 @@
 """`--compare A B`: is B better than A, or was that luck? A verdict from seeds, reusing the runs already made.
 
 Each side is a model, or a model and one of its named recipes (`model3:step`); recipe flags and `--set` change B
-only. A record counts for a side when its model file's code is the same (the record's source hash; records from
-before hashes by the network they carry: parameters and multiply-accumulates), its recipe's values are the side's,
-and it ran the same way (device, precision, compiling, graph, split, image limits, loader, dropout). Only the seeds
-a side lacks are trained, on the validation split unless `--test-set` says otherwise.
+only. A record counts for a side's seed when it is a completed run of the side's experiment (experiments.py: the
+model file's code, the recipe's values and the way it ran) and that seed. Only the seeds a side lacks are trained,
+on the validation split unless `--test-set` says otherwise; settings under which the target's statistic cannot be
+computed are refused before anything trains.
 
     python main.py --compare model3:step model3 --seeds 1-10 --records results/tuning
 """
@@ -19,8 +19,9 @@ from configs import config_for
 from files import atomic_write_bytes
 from planning import run_experiments
 from records import RECORD_FILE, RecordError, RunRecord, Target, load_record
-from report.tables import changed_fields, markdown_table, network_changed
-from settings import ConfigError, ExperimentConfig, recorded_values
+from experiments import changed_fields, is_seed_of, runs_of
+from report.tables import markdown_table
+from settings import ConfigError, ExperimentConfig, recipe_text
 from stats import Difference, difference, seeds_to_resolve, wilson_interval
 
 FEWEST_SEEDS = 5  # below this a permutation test cannot reach p < 0.05 however the seeds fall
@@ -70,21 +71,34 @@ def make_sides(texts: list[str], seeds: list[int], overrides: dict[str, Any], ru
         same = "the same recipe values" if a.name != b.name else "its recipe"
         raise ConfigError(f"A and B are the same: {a.name} with {same}; change B with a recipe flag or --set, or name "
                           "another model or recipe")
+    check_scorable(sides, models.get_target(a.model))
     return sides
 
 
-def ran_as(record: RunRecord, config: ExperimentConfig) -> bool:
-    """The record is of this config's seed, recipe values and way of running, and completed every epoch."""
-    recorded, execution = record.config, config.execution
-    return (record.seed == config.seed and record.status == "completed" and len(record.epochs) == config.recipe.epochs
-            and recorded.get("recipe_type", type(config.recipe).__name__) == type(config.recipe).__name__
-            and changed_fields(recorded_values(type(config.recipe), recorded), config.recipe) == ""
-            and record.device.split(" ")[0] == execution.device and record.precision == execution.precision
-            and record.compiled == execution.compiled and record.graphed == execution.graphed
-            and record.split == ("validation" if config.validation else "test")
-            and recorded.get("limit_train") == config.limit_train and recorded.get("limit_test") == config.limit_test
-            and recorded.get("loader", "tensor") == config.loader
-            and recorded.get("torch_dropout", False) == config.torch_dropout)
+def check_scorable(sides: list[Side], target: Target | None) -> None:
+    """Each seed is scored over the target's last epochs: a side with fewer epochs would train for no verdict."""
+    if target is None:
+        return
+    words, _ = statistic(target)
+    for side in sides:
+        epochs = next(iter(side.configs.values())).recipe.epochs
+        if epochs < target.window:
+            fix = (f"give --epochs {target.window} or more" if side.letter == "B" else
+                   f"name for A a recipe of {target.window} or more epochs")
+            raise ConfigError(f"--compare scores each seed by {words} ({sides[0].model}'s target), but {side.letter} = "
+                              f"{side.name} trains {epochs} epoch{'s' * (epochs != 1)}: {fix} (recipe flags change B "
+                              "only)")
+
+
+def plan_lines(sides: list[Side]) -> list[str]:
+    """What each side trains: A its recipe; B, what the recipe flags and --set changed."""
+    lines = []
+    for side in sides:
+        recipe = next(iter(side.configs.values())).recipe
+        named = f"{side.model}'s {side.recipe_name} recipe"
+        change = f" with {side.changes} (recipe flags and --set change B only)" if side.changes else ""
+        lines.append(f"  {side.letter}: {named}{change}: {recipe_text(recipe)}")
+    return lines
 
 
 def records_in(folders: list[Path]) -> list[RunRecord]:
@@ -100,15 +114,12 @@ def records_in(folders: list[Path]) -> list[RunRecord]:
 
 
 def reuse(sides: list[Side], records: list[RunRecord]) -> None:
-    """Give each side's seeds the latest record that counts for them (see the module's docstring)."""
+    """Give each side's seeds the latest record of its experiment (experiments.py) and seed."""
     for side in sides:
-        candidates = sorted((r for r in records if r.model == side.model and models.loads(r.model)
-                             and not network_changed(r)), key=lambda r: r.started)
         for seed, config in side.configs.items():
-            for record in candidates:
-                if ran_as(record, config):
-                    side.records[seed] = record
-                    side.matched_by[seed] = "hash" if record.model_hash else "network"
+            found = runs_of(config, records)
+            if found:
+                side.records[seed], side.matched_by[seed] = found[0], "hash" if found[0].model_hash else "network"
 
 
 def statistic(target: Target | None) -> tuple[str, Any]:
@@ -204,12 +215,13 @@ def compare(sides: list[Side], jobs: int, record_folders: list[Path]) -> int:
     print(f"Compare: A = {sides[0].name}, B = {sides[1].name}; {len(seeds)} seeds a side on the "
           f"{'validation split' if sides[0].configs[seeds[0]].validation else 'test set'}: "
           + ", ".join(f"{side.letter} has {len(side.records)}" for side in sides)
-          + (f" already, {len(missing)} runs to train." if missing else " already: nothing to train."), flush=True)
+          + (f" already, {len(missing)} runs to train." if missing else " already: nothing to train."))
+    print("\n".join(plan_lines(sides)), flush=True)
     if missing:
         trained = run_experiments(missing, jobs=jobs)
         for record, side in ((record, side) for record in trained for side in sides):
             if (side.model == record.model and record.seed not in side.records
-                    and ran_as(record, side.configs[record.seed])):
+                    and is_seed_of(record, side.configs[record.seed])):
                 side.records[record.seed], side.matched_by[record.seed] = record, "trained"
         if any(len(side.records) < len(seeds) for side in sides):
             print("Not every seed completed: no verdict.", flush=True)

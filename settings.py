@@ -287,9 +287,14 @@ class ExperimentConfig:
                 **asdict(self.recipe), **self.run_settings(), "progress": self.progress}
 
 
+def recipe_text(recipe: Recipe) -> str:
+    """Every field of a recipe as `name=value` words, in declaration order."""
+    return " ".join(f"{f.name}={format_value(getattr(recipe, f.name))}" for f in declared(recipe))
+
+
 def describe(config: ExperimentConfig) -> str:
     """The one-line configuration: every recipe field, then the run settings that differ from their defaults."""
-    recipe = " ".join(f"{f.name}={format_value(getattr(config.recipe, f.name))}" for f in declared(config.recipe))
+    recipe = recipe_text(config.recipe)
     changed = [f"{f.name}={format_value(getattr(config, f.name))}" for f in declared(config)
                if f.name != "seed" and getattr(config, f.name) != f.default]
     return " ".join([f"{config.model} seed={config.seed}", recipe, *changed])

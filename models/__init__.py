@@ -12,18 +12,17 @@ schedule, training/optim.py), its `search_space` for `--tune`, and its notes as 
     models.get_recipe("model3", "published")   # one of its named recipes
 
 A file is imported only when something names it, so a file being edited costs only the commands that use it: its
-mistakes are a ModelFileError, one line naming the file and the line (models/contract.py checks the rest).
+mistakes are a ModelFileError, one line naming the file and the line (models/errors.py; models/contract.py checks the
+rest). What a record keeps of a file's code is models/source.py's hash.
 """
-import ast
-import functools
-import hashlib
 import importlib
 import re
-import traceback
 from pathlib import Path
-from types import ModuleType, TracebackType
+from types import ModuleType
 from typing import TYPE_CHECKING, Callable
 
+from models import source
+from models.errors import ModelFileError, UnknownModelError, raised_in, shown_path
 from settings import ConfigError, Recipe
 
 if TYPE_CHECKING:
@@ -35,21 +34,7 @@ if TYPE_CHECKING:
 MODELS_DIR = Path(__file__).parent
 _FILE_PATTERN = re.compile(r"model(\d+)\.py")
 
-
 DEFAULT_RECIPE = "default"  # the name of a model file's `RECIPE`
-
-
-class UnknownModelError(ConfigError):
-    pass
-
-
-class ModelFileError(ConfigError):
-    """A model file that cannot be used: it does not import, breaks the contract, or its own code raised. The message
-    is one line in the user's words; `details` keeps Python's whole traceback, where there is one (--traceback)."""
-
-    def __init__(self, message: str, details: str = "") -> None:
-        super().__init__(message)
-        self.details = details
 
 
 def available() -> list[str]:
@@ -71,40 +56,12 @@ def model_file(name: str) -> Path:
     return MODELS_DIR / f"{name}.py"
 
 
-def shown_path(path: Path) -> str:
-    """A file as the user finds it: models/model6.py."""
-    return path.relative_to(MODELS_DIR.parent).as_posix() if path.is_relative_to(MODELS_DIR.parent) else str(path)
-
-
-def where_in_file(tb: TracebackType | None, path: Path) -> str:
-    """'models/model6.py, line 23 (in forward)': the last place in `path` that the traceback passed through."""
-    frames = [frame for frame in traceback.extract_tb(tb) if Path(frame.filename).resolve() == path.resolve()]
-    if not frames:
-        return shown_path(path)
-    return f"{shown_path(path)}, line {frames[-1].lineno}" + ("" if frames[-1].name == "<module>"
-                                                               else f" (in {frames[-1].name})")
-
-
-def raised_in(name: str, error: BaseException) -> ModelFileError:
-    """An exception from a model file's own code as one line: the file's line, the error and its first line."""
-    path = model_file(name)
-    if isinstance(error, SyntaxError) and error.filename and Path(error.filename).resolve() == path.resolve():
-        place = f"{shown_path(path)}, line {error.lineno}"
-        message = f"SyntaxError: {error.msg}"
-    else:
-        place = where_in_file(error.__traceback__, path)
-        first_line = (str(error).strip().splitlines() or [""])[0]
-        message = f"{type(error).__name__}: {first_line}" if first_line else type(error).__name__
-    details = "".join(traceback.format_exception(error))
-    return ModelFileError(f"{name}: {place}: {message} (--traceback shows Python's traceback)", details)
-
-
 def _module(name: str | int) -> ModuleType:
     canonical = canonical_name(name)
     try:
         return importlib.import_module(f"{__name__}.{canonical}")
     except Exception as error:  # the user's file: whatever it raises is named, with its line
-        raise raised_in(canonical, error) from None
+        raise raised_in(canonical, model_file(canonical), error) from None
 
 
 def loads(name: str) -> bool:
@@ -180,53 +137,13 @@ def get_search_space(name: str | int) -> Callable | None:
     return getattr(_module(name), "search_space", None)
 
 
-@functools.cache
-def _read(path: Path, stamp: tuple[int, int]) -> tuple[str, tuple[str, ...]]:
-    """A file as (what it does, the modules it imports): its syntax tree without docstrings (and so without comments),
-    so notes may change freely. Cached by the file's modification time and size: a report asks once per record."""
-    tree = ast.parse(path.read_text(), filename=str(path))
-    imported: list[str] = []
-    for node in ast.walk(tree):
-        body = getattr(node, "body", None)
-        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body
-                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
-                and isinstance(body[0].value.value, str)):
-            node.body = body[1:] or [ast.Pass()]
-        if isinstance(node, ast.ImportFrom) and node.module:
-            imported += [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
-        elif isinstance(node, ast.Import):
-            imported += [alias.name for alias in node.names]
-    return ast.dump(tree), tuple(imported)
-
-
-def _code_and_imports(path: Path) -> tuple[str, tuple[str, ...]]:
-    status = path.stat()
-    return _read(path, (status.st_mtime_ns, status.st_size))
-
-
-def _sources(path: Path, seen: set[Path]) -> set[Path]:
-    """`path` and the modules of models/ it imports, and theirs."""
-    seen.add(path)
-    for module in _code_and_imports(path)[1]:
-        if module.startswith(f"{__name__}."):
-            found = MODELS_DIR / f"{module.split('.')[1]}.py"
-            if found.exists() and found not in seen:
-                _sources(found, seen)
-    return seen
-
-
 def source_hash(name: str | int) -> str:
-    """The model file's code and that of the models/ modules it imports, as a short hash: two runs with the same hash
-    (and the same recipe) trained the same network. Docstrings and comments are not part of it."""
+    """The model file's code as the hash its records carry (models/source.py)."""
     canonical = canonical_name(name)
     try:
-        paths = sorted(_sources(model_file(canonical), set()))
-        digest = hashlib.sha256()
-        for path in paths:
-            digest.update(path.name.encode() + b"\0" + _code_and_imports(path)[0].encode() + b"\0")
+        return source.source_hash(model_file(canonical))
     except SyntaxError as error:
-        raise raised_in(canonical, error) from None
-    return digest.hexdigest()[:16]
+        raise raised_in(canonical, model_file(canonical), error) from None
 
 
 def get_notes(name: str | int) -> str:

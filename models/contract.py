@@ -11,8 +11,8 @@ import functools
 
 import torch
 
-from models import (ModelFileError, canonical_name, get_target, model_file, named_recipes, network_class, raised_in,
-                    shown_path)
+from models import canonical_name, get_target, model_file, named_recipes, network_class
+from models.errors import ModelFileError, raised_in, shown_path
 from utils import CLASSES, IMAGE_SHAPE
 
 CHECKED_IMAGES = 2
@@ -57,7 +57,7 @@ def check_model(name: str) -> None:
             with torch.no_grad():
                 output = model(images)
         except Exception as error:  # the user's own code: named with its line in the file
-            raise raised_in(name, error) from None
+            raise raised_in(name, model_file(name), error) from None
     breach = output_breach(output)
     if breach:
         raise ModelFileError(f"{name}: {breach} ({shown_path(model_file(name))})")

@@ -13,10 +13,10 @@ import re
 from pathlib import Path
 
 import models
+from experiments import GONE, as_filed, named_recipe
 from files import atomic_write_bytes
 from report.plots import plot_comparison, plot_distribution, plot_group, plot_misclassified, plot_parameters
-from report.tables import (GONE, RecordedRun, ReportError, as_filed, by_group, load_runs, named_recipe,
-                           reproduce_command, results_table, summary_table)
+from report.tables import RecordedRun, ReportError, by_group, load_runs, reproduce_command, results_table, summary_table
 from records import RECORD_FILE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -156,7 +156,8 @@ def summary_section(runs: list[RecordedRun]) -> str:
     filed = [run for run in runs if as_filed(run.record)]
     others = len(by_group(runs)) - len(by_group(filed))
     done = [run.record for run in filed if run.record.status == "completed"]
-    unrun = [model for model in models.available() if model not in {record.model for record in done}]
+    recorded = dict.fromkeys(run.record.model for run in runs if models.loads(run.record.model))
+    unrun = [model for model in recorded if model not in {record.model for record in done}]
     lines = [
         "## Results",
         "",

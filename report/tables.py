@@ -1,22 +1,19 @@
-"""The results tables: one row per run, the spread across seeds, and the one-line-per-recipe summary.
+"""The results tables: one row per run, the spread across seeds, and the summary: a row per experiment, labelled
+by experiments.py (the one definition of "the same experiment").
 
 Plain text from records; importing this loads no torch. Comparing a record with its model file today (the
 recipe it was run with, the network's size) imports that model file, and so torch, when first asked.
 """
-import functools
 import statistics
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import models
 from commandline import command_line
+from experiments import GONE, as_filed, experiment_label, named_recipe, network_changed
 from records import RunRecord, Target, format_duration, load_record
-from models import DEFAULT_RECIPE
-from settings import ConfigError, Recipe, format_value, idle_settings, recorded_values
+from settings import ConfigError, format_value
 from stats import wilson_interval
-
-GONE = "not in models/ now"  # a record outlives its model file (a design tried and dropped): its commit has the code
 
 
 class ReportError(ConfigError):
@@ -29,89 +26,19 @@ class RecordedRun:
     folder: Path
 
 
-def changed_fields(values: dict[str, Any], recipe: Recipe) -> str:
-    """The fields where a record's recipe `values` differ from `recipe`, as `name=value` words ('' for none); the
-    settings of a schedule the values do not use are left out."""
-    named, idle = asdict(recipe), idle_settings(values)
-    return " ".join(f"{name}={format_value(value)}" for name, value in values.items()
-                    if name in named and value != named[name] and name not in idle)
-
-
-def named_recipe(record: RunRecord) -> tuple[str, str]:
-    """(the model file's named recipe the run trained with, or was changed from; the fields it changed, '' for none).
-
-    The recipe whose values the run's equal is its name (the default first), so a record from before recipes had
-    names lands in its row; otherwise the one its record names, or for such an old record the one it changed least.
-    """
-    recipes = models.named_recipes(record.model)
-    values = recorded_values(type(recipes[DEFAULT_RECIPE]), record.config)
-    changes = {name: changed_fields(values, recipe) for name, recipe in recipes.items()}
-    named = record.config.get("recipe_name")
-    exact = next((name for name, changed in changes.items() if not changed), None)
-    nearest = min(changes, key=lambda name: len(changes[name].split()))  # the default first among equals
-    name = exact or (named if named in recipes else nearest)
-    return name, changes[name]
-
-
-@functools.cache
-def current_network(model: str) -> tuple[int, int]:
-    """The model file's network today as a record states one: parameters and multiply-accumulates per image."""
-    from utils import layer_geometry, parameter_count  # torch, only when a record is compared with its model file
-    network = models.get_model(model)
-    return parameter_count(network), sum(layer.macs for layer in layer_geometry(network))
-
-
-def network_changed(record: RunRecord) -> bool:
-    """The record's network is not its model file's today: its file's code has changed since (records with a source
-    hash), or, for records made before hashes, another size or the same size doing other work (a pool moved, say)."""
-    if record.model_hash is not None:
-        return record.model_hash != models.source_hash(record.model)
-    return (record.parameters, record.macs_per_image) != current_network(record.model)
-
-
-def as_filed(record: RunRecord) -> bool:
-    """The run was made with its model file as the file stands now: the same network and one of its named recipes
-    as it is."""
-    return models.loads(record.model) and not network_changed(record) and named_recipe(record)[1] == ""
-
-
-def group_name(record: RunRecord) -> str:
-    """The row label: runs of one model, one network, one recipe and one way of computing (device; compiled,
-    graphed or eager), on one split, are one group (seeds of one experiment): `model3 · published (compiled)`. A
-    network changed since shows its size and commit then."""
-    available = models.loads(record.model)
-    name, changed = named_recipe(record) if available else (DEFAULT_RECIPE, GONE)
-    labels = [changed]
-    if available and network_changed(record):
-        labels.insert(0, f"{record.parameters:,} parameters at {record.git_commit[:7]}"
-                      if (record.parameters, record.macs_per_image) != current_network(record.model)
-                      else f"as at {record.git_commit[:7]}")
-    if record.compiled:
-        labels.insert(0, "compiled")
-    if record.graphed:
-        labels.insert(0, "CUDA graph")
-    if not record.device.startswith("cpu"):  # another device rounds otherwise: its seeds are their own sample
-        labels.insert(0, record.device.split(" ")[0])
-    if record.split == "validation":
-        labels.insert(0, "validation")
-    title = record.model if name == DEFAULT_RECIPE else f"{record.model} · {name}"
-    label = ", ".join(filter(None, labels))
-    return f"{title} ({label})" if label else title
-
-
 def load_runs(folders: list[Path]) -> list[RecordedRun]:
     runs = [RecordedRun(load_record(folder), Path(folder)) for folder in folders]
     if not runs:
         raise ReportError("no run records given")
     order = models.available()
     return sorted(runs, key=lambda run: (order.index(run.record.model) if run.record.model in order else len(order),
-                                         not as_filed(run.record), group_name(run.record), run.record.seed))
+                                         not as_filed(run.record), experiment_label(run.record), run.record.seed))
 
 
 def by_group(runs: list[RecordedRun]) -> dict[str, list[RecordedRun]]:
     grouped: dict[str, list[RecordedRun]] = {}
     for run in runs:
-        grouped.setdefault(group_name(run.record), []).append(run)
+        grouped.setdefault(experiment_label(run.record), []).append(run)
     return grouped
 
 
@@ -168,7 +95,7 @@ def results_rows(records: list[RunRecord], with_run_ids: bool) -> list[list[str]
     rows = []
     for r in records:
         best = f"{r.best_eval_acc:.2f} ({r.best_epoch})" if r.best_epoch is not None else "-"
-        row = [group_name(r), f"{r.parameters:,}", str(r.receptive_field), str(r.seed), percent(r.best_train_acc), best,
+        row = [experiment_label(r), f"{r.parameters:,}", str(r.receptive_field), str(r.seed), percent(r.best_train_acc), best,
                percent(r.final_eval_acc), target_text(r.target), hits_text(r), run_state(r), format_duration(r.seconds),
                r.device.split(" ")[0] + ("" if r.precision == "fp32" else f", {r.precision}")]
         rows.append(row + [r.run_id] if with_run_ids else row)
@@ -197,9 +124,9 @@ def completed_groups(records: list[RunRecord]) -> dict[str, list[RunRecord]]:
     """The completed runs of each group (model and recipe), in the order the groups first appear."""
     groups: dict[str, list[RunRecord]] = {}
     for record in records:
-        groups.setdefault(group_name(record), [])
+        groups.setdefault(experiment_label(record), [])
         if record.status == "completed":
-            groups[group_name(record)].append(record)
+            groups[experiment_label(record)].append(record)
     return groups
 
 

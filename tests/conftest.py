@@ -8,6 +8,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+# The models the README publishes: those with committed run records. A model file a user adds is not among them.
+PUBLISHED_MODELS = sorted({json.loads(path.read_text())["model"] for path in (ROOT / "results").glob("*/metrics.json")},
+                          key=lambda name: int(name.removeprefix("model")))
 
 from data.mnist import ensure_mnist, resolve_data_dir  # noqa: E402
 

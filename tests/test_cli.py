@@ -34,7 +34,8 @@ def test_smoke_run(mnist_dir, tmp_path):
     # the last of 2,048 / 64 batches: into a pipe, one line per epoch on stdout, no redraws
     assert re.search(r"^Loss=\d+\.\d{4} Batch_id=31 Accuracy=\d+\.\d{2}", done.stdout, re.MULTILINE)
     assert TEST_LINE.search(done.stdout)
-    assert "| model3 (epochs=1) | 7,944 | 28 | 1 |" in done.stdout  # the recipe changed: the row says how
+    # what differs from a full default run: the images it saw and the recipe's epochs
+    assert "| model3 (limit-train 2048, limit-test 1000, epochs=1) | 7,944 | 28 | 1 |" in done.stdout
     assert re.search(r"Test accuracy ≥ 99.40% in 3 of the last 5: [01] of 1 epoch, target met: no", done.stdout)
     [record] = records(tmp_path)
     assert record["status"] == "completed" and len(record["epochs"]) == 1
@@ -52,7 +53,7 @@ def test_a_named_recipe_trains_as_named_and_its_record_says_so(mnist_dir, tmp_pa
     done = run_cli("main.py", *SMOKE, "--recipe", "published", "--data-dir", str(mnist_dir), "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr[-2000:]
     assert "Training method: SGD + StepLR (per epoch)" in done.stdout and "(16 training batches per epoch)" in done.stdout
-    assert "| model3 · published (epochs=1) | 7,944 |" in done.stdout
+    assert "| model3 · published (limit-train 2048, limit-test 1000, epochs=1) | 7,944 |" in done.stdout
     [record] = records(tmp_path)
     config = record["config"]
     assert (config["recipe_name"], config["batch_size"], config["schedule"], config["lr"], config["step_size"]) == \
@@ -73,7 +74,8 @@ def test_jobs_run_each_seed_in_a_worker(mnist_dir, tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert sorted(r["seed"] for r in records(tmp_path)) == [1, 2]
     assert all(r["status"] == "completed" for r in records(tmp_path))
-    assert "| model3 (epochs=1) | 7,944 | 28 | 1 |" in done.stdout and "| model3 (epochs=1) | 7,944 | 28 | 2 |" in done.stdout
+    label = "| model3 (limit-train 512, limit-test 200, epochs=1) | 7,944 | 28 |"
+    assert f"{label} 1 |" in done.stdout and f"{label} 2 |" in done.stdout
     assert "Mean ± standard deviation across seeds" in done.stdout
     plan = done.stdout.split("Plan: 2 runs, 2 at a time", 1)[1]
     assert "1. model3 seed 1, 1 epoch:" in plan and "2. model3 seed 2, 1 epoch:" in plan and "total:" in plan
@@ -103,7 +105,7 @@ def test_stopping_leaves_a_valid_interrupted_record(mnist_dir, tmp_path, stop, s
     [record] = records(tmp_path)
     assert record["status"] == "interrupted" and 2 <= len(record["epochs"]) < 200
     assert "Traceback" not in stderr
-    assert "| model3 (epochs=200) | 7,944 | 28 | 1 |" in stdout
+    assert "| model3 (limit-train 1024, limit-test 200, epochs=200) | 7,944 | 28 | 1 |" in stdout
 
 
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
@@ -137,7 +139,8 @@ def test_divergence_fails_that_run_and_the_others_go_on(mnist_dir, tmp_path):
 
 
 @pytest.mark.parametrize("flags,message", [
-    (["--models", "resnet"], "unknown model 'resnet'; available: model1, model2, model3, model4, model5, model6"),
+    pytest.param(["--models", "resnet"], f"unknown model 'resnet'; available: {', '.join(models.available())}",
+                 marks=pytest.mark.any_models),
     (["--epochs", "0"], "--epochs must be positive, got 0"),
     (["--batch-size", "-4"], "--batch-size must be positive"),
     (["--lr", "-0.1"], "--lr must be a finite number >= 0"),

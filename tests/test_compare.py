@@ -78,3 +78,14 @@ def test_a_changed_setting_trains_only_that_side(checkout, mnist_dir, tmp_path):
     done = run_cli("main.py", "--compare", "model8", "model8", "--set", "lr=0.01", *base, cwd=checkout)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "B = model8 (lr=0.01)" in done.stdout and "A has 5, B has 0 already, 5 runs to train." in done.stdout
+    assert "  B: model8's default recipe with lr=0.01 (recipe flags and --set change B only): epochs=2 " in done.stdout
+
+
+def test_too_few_epochs_for_the_targets_statistic_is_one_line_before_training(tmp_path):
+    """Model3's target reads the last 5 epochs: --epochs 2 on B is refused, naming the fix, and nothing trains."""
+    done = run_cli("main.py", "--compare", "model3", "model4", "--seeds", "1-5", "--epochs", "2", "--out",
+                   str(tmp_path))
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert ("B = model4 (epochs=2) trains 2 epochs: give --epochs 5 or more (recipe flags change B only)"
+            in done.stderr)
+    assert not list(tmp_path.iterdir()) and "EPOCH" not in done.stdout

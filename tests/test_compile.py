@@ -78,5 +78,5 @@ def test_auto_compiles_long_runs_only_and_on_without_a_compiler_is_one_line(tmp_
 @needs_compiler
 def test_a_compiled_run_trains_and_is_recorded_and_reported_as_compiled(mnist_dir, tmp_path):
     done, record = small_model3_run(mnist_dir, tmp_path, "--compile", "on")
-    assert "training step compiled" in done.stdout and "| model3 (compiled, epochs=2) |" in done.stdout
+    assert "training step compiled" in done.stdout and "| model3 (compiled, limit-train 1024, limit-test 500, epochs=2) |" in done.stdout
     assert record["compiled"] is True and record["config"]["compile"] == "on"

@@ -7,16 +7,17 @@ import models
 
 from configs import config_for
 from main import main
+from experiments import as_filed, current_network, experiment_label
 from records import EpochRecord, RunRecord, Target, load_record
 from report.pages import SUMMARY_END, SUMMARY_START, write_pages
 from report.plots import column_label
-from report.tables import (as_filed, current_network, group_name, load_runs, reproduce_command, results_table,
-                           summary_table)
+from report.tables import load_runs, reproduce_command, results_table, summary_table
 from tests.conftest import ROOT
 
 RESULTS = sorted(path.parent for path in (ROOT / "results").glob("*/metrics.json"))
 
 
+@pytest.mark.publication
 @pytest.mark.skipif(not RESULTS, reason="no published results yet")
 def test_readme_and_results_page_are_what_the_report_makes_from_results():
     records = [run.record for run in load_runs(RESULTS)]
@@ -29,16 +30,18 @@ def test_readme_and_results_page_are_what_the_report_makes_from_results():
 
 
 def fake_run(folder, model, seed, accuracies, status="completed", planned=None, target=Target(99.40, 3, 5),
-             recipe=None, parameters=None, macs=None, validation=False, compiled=False, recipe_name=None):
+             recipe=None, parameters=None, macs=None, validation=False, compiled=False, recipe_name=None,
+             precision="fp32", **run_settings):
     config = config_for("model3" if model not in models.available() else model, seed=seed, validation=validation,
                         recipe_overrides={"epochs": planned or len(accuracies)} | (recipe or {}),
-                        recipe_name=recipe_name)
+                        recipe_name=recipe_name, **run_settings)
     network = current_network(model) if model in models.available() else (1, 1)
     record = RunRecord(run_id=folder.name, model=model, parameters=parameters or network[0], receptive_field=28,
                        macs_per_image=macs or network[1],
                        seed=seed, device="cpu", config=config.to_json(), target=target, versions={"torch": "x"},
                        git_commit="abc", started="2026-01-01T00:00:00", machine="test machine", status=status,
-                       seconds=120.0, compiled=compiled, split="validation" if validation else "test")
+                       seconds=120.0, compiled=compiled, precision=precision,
+                       split="validation" if validation else "test")
     record.epochs = [EpochRecord(i, 0.1, 0.1, acc - 0.2, 0.05, acc, 1.0) for i, acc in enumerate(accuracies)]
     record.best_eval_acc = max(accuracies)
     record.best_epoch = accuracies.index(record.best_eval_acc)
@@ -49,6 +52,7 @@ def fake_run(folder, model, seed, accuracies, status="completed", planned=None, 
     return folder
 
 
+@pytest.mark.any_models
 def test_report_from_records_alone(tmp_path, mnist_dir):
     runs = tmp_path / "runs"
     folders = [fake_run(runs / "a", "model3", 1, [99.0, 99.41, 99.42, 99.43, 99.40, 99.38]),
@@ -62,7 +66,7 @@ def test_report_from_records_alone(tmp_path, mnist_dir):
     text = readme.read_text()
     assert text.startswith("intro\n") and text.endswith("outro\n") and "\nold\n" not in text
     assert "| model" not in text  # model1's run stopped; model3's differ from its file (6 epochs)
-    assert "No completed run yet of model1, model2, model3, model4, model5, model6 as its file now stands." in text
+    assert "No completed run yet of model1, model3 as its file now stands." in text  # of the models it has runs of
     assert "(1 group of runs)" in text
     assert section.index("](parameters.png)") < section.index("| model |")  # the picture opens the page
     assert "by `python main.py --report " in section and "EPOCH: 0" in section  # its command; the featured log
@@ -92,7 +96,7 @@ def test_readme_shows_each_model_as_its_file_now_stands(tmp_path, mnist_dir):
     text = readme.read_text()
     assert "| model4 | 4,612 | 2 | 99.45 ± 0.00 | 99.42 ± 0.00 | 99.42 (seed 1) |" in text
     assert "lr=0.05" not in text and "4,720" not in text and "(2 groups of runs)" in text
-    assert "No completed run yet of model1, model2, model3, model5, model6 as its file now stands." in text
+    assert "No completed run yet" not in text
     assert "](results/frontier.png)" in text and (runs / "frontier.png").stat().st_size > 1000
     for group in ("| model4 (lr=0.05) |", "| model4 (4,720 parameters at abc) |", "| model4 |"):
         assert group in section
@@ -101,13 +105,13 @@ def test_readme_shows_each_model_as_its_file_now_stands(tmp_path, mnist_dir):
 def test_parameters_plot_labels_each_column_with_its_size_and_pass_rate(tmp_path):
     records = [load_record(fake_run(tmp_path / f"s{seed}", "model3", seed, accuracies, recipe={"lr": 0.1}))
                for seed, accuracies in ((1, [99.0, 99.41, 99.42, 99.43, 99.40, 99.38]), (2, [99.0] * 6))]
-    name = group_name(records[0])
+    name = experiment_label(records[0])
     assert column_label(name, records) == "model3\n(epochs=6\nlr=0.1)\n7,944 params\ntarget met 1/2"
     changed = records[0].parameters + 1
     record = load_record(fake_run(tmp_path / "old", "model3", 1, [99.0] * 6, parameters=changed))
-    assert column_label(group_name(record), [record]) == f"model3\n({changed:,}\nparameters at\nabc,\nepochs=6)\ntarget met 0/1"
+    assert column_label(experiment_label(record), [record]) == f"model3\n({changed:,}\nparameters at\nabc,\nepochs=6)\ntarget met 0/1"
     record = load_record(fake_run(tmp_path / "decay", "model3", 1, [99.0] * 6, recipe={"weight_decay": 1e-4}))
-    assert column_label(group_name(record), [record]).startswith("model3\n(epochs=6\nweight_decay=\n0.0001)\n")
+    assert column_label(experiment_label(record), [record]).startswith("model3\n(epochs=6\nweight_decay=\n0.0001)\n")
 
 
 def test_runs_of_one_model_are_grouped_by_recipe(tmp_path, mnist_dir):
@@ -121,7 +125,7 @@ def test_runs_of_one_model_are_grouped_by_recipe(tmp_path, mnist_dir):
     folders += [fake_run(tmp_path / "other", "model3", 1, full, recipe={"lr": 0.05, "momentum": 0.8})]
     folders += [fake_run(tmp_path / "changed", "model3", 1, full, recipe={"lr": 0.1}, recipe_name="published")]
     runs = load_runs(folders)
-    assert [group_name(run.record) for run in runs] == ["model3"] * 2 + ["model3 · published"] * 2 + \
+    assert [experiment_label(run.record) for run in runs] == ["model3"] * 2 + ["model3 · published"] * 2 + \
         ["model3 (lr=0.05 momentum=0.8)", "model3 · published (lr=0.1)"]
     assert [reproduce_command(run.record) for run in runs[2:4]] == [
         f"python main.py --models model3 --seeds {seed} --recipe published --device cpu --compile off" for seed in (1, 2)]
@@ -145,7 +149,7 @@ def test_validation_runs_changed_networks_and_retired_models_are_their_own_rows(
                fake_run(tmp_path / "pool-moved", "model4", 1, full, validation=True,
                         macs=2 * current_network("model4")[1]),
                fake_run(tmp_path / "retired", "model9", 1, full, validation=True, parameters=3712)]
-    names = [group_name(load_runs([folder])[0].record) for folder in folders]
+    names = [experiment_label(load_runs([folder])[0].record) for folder in folders]
     assert names == ["model4", "model4 (validation)", "model4 (validation, 4,720 parameters at abc)",
                      "model4 (validation, 4,612 parameters at abc)", "model9 (validation, not in models/ now)"]
     section = write_pages(folders, None, mnist_dir).read_text()
@@ -182,7 +186,7 @@ def test_compiled_and_eager_runs_are_their_own_rows_and_reproduce_as_made(tmp_pa
     full = [99.0] * 10 + [99.41, 99.42, 99.40, 99.44, 99.45]
     [eager], [compiled] = load_runs([fake_run(tmp_path / "e", "model3", 1, full)]), \
         load_runs([fake_run(tmp_path / "c", "model3", 1, full, compiled=True)])
-    assert (group_name(eager.record), group_name(compiled.record)) == ("model3", "model3 (compiled)")
+    assert (experiment_label(eager.record), experiment_label(compiled.record)) == ("model3", "model3 (compiled)")
     assert reproduce_command(eager.record) == "python main.py --models model3 --seeds 1 --device cpu --compile off"
     assert reproduce_command(compiled.record) == "python main.py --models model3 --seeds 1 --device cpu --compile on"
 
@@ -192,8 +196,31 @@ def test_settings_a_runs_schedule_does_not_read_neither_split_rows_nor_enter_its
     one_cycle = load_record(fake_run(tmp_path / "o", "model3", 1, full, recipe={"step_size": 5, "gamma": 0.5}))
     step_lr = load_record(fake_run(tmp_path / "s", "model3", 1, full,
                                    recipe={"schedule": "step", "step_size": 5, "cycle_epochs": 9, "floor": 0.01}))
-    assert group_name(one_cycle) == "model3"
+    assert experiment_label(one_cycle) == "model3"
     assert reproduce_command(one_cycle) == "python main.py --models model3 --seeds 1 --device cpu --compile off"
-    assert group_name(step_lr) == "model3 (schedule=step step_size=5)"
+    assert experiment_label(step_lr) == "model3 (schedule=step step_size=5)"
     assert reproduce_command(step_lr) == ("python main.py --models model3 --seeds 1 --schedule step --step-size 5 "
                                           "--device cpu --compile off")
+
+
+def test_runs_that_ran_otherwise_are_their_own_labelled_rows_and_never_stand_for_each_other(tmp_path):
+    """A smoke run on 256 images, a bf16 run and full fp32 runs of one recipe are three experiments: three rows, each
+    naming what differs from a default run; and --compare reuses a record only for its own experiment."""
+    from experiments import is_seed_of
+
+    full = [99.0] * 10 + [99.41, 99.42, 99.40, 99.44, 99.45]
+    folders = [fake_run(tmp_path / f"full{seed}", "model3", seed, full) for seed in (1, 2)]
+    folders += [fake_run(tmp_path / f"smoke{seed}", "model3", seed, [90.0] * 15, limit_train=256) for seed in (1, 2)]
+    folders += [fake_run(tmp_path / "bf16", "model3", 1, full, precision="bf16")]
+    records = [run.record for run in load_runs(folders)]
+    assert sorted({experiment_label(r) for r in records}) == ["model3", "model3 (bf16)", "model3 (limit-train 256)"]
+    table = summary_table(records)
+    for row in ("| model3 | 7,944 | 2 | 99.45 ± 0.00 |", "| model3 (limit-train 256) | 7,944 | 2 | 90.00 ± 0.00 |",
+                "| model3 (bf16) | 7,944 | 1 | 99.45 |"):
+        assert row in table
+    full_run = config_for("model3", seed=1, device="cpu", compile="off")
+    smoke_run = config_for("model3", seed=1, device="cpu", compile="off", limit_train=256)
+    by_folder = {r.run_id: r for r in records}
+    assert is_seed_of(by_folder["full1"], full_run) and not is_seed_of(by_folder["full1"], smoke_run)
+    assert is_seed_of(by_folder["smoke1"], smoke_run) and not is_seed_of(by_folder["smoke1"], full_run)
+    assert not is_seed_of(by_folder["bf16"], full_run) and not is_seed_of(by_folder["full2"], full_run)  # seed 2

@@ -7,7 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 
+import models
 from report.pages import LOGS_END, LOGS_START, SUMMARY_END, SUMMARY_START
 from tests.conftest import ROOT, run_cli
 
@@ -70,7 +72,7 @@ def test_no_import_circles():
 LAYERS = [
     {"settings", "files", "stats", "records", "provenance", "utils", "parallel", "commandline"},
     {"data", "models", "training"},
-    {"configs", "studies", "report"},
+    {"configs", "studies", "report", "experiments"},
     {"run_experiments", "resuming"},
     {"planning"},
     {"comparing", "tune"},
@@ -88,6 +90,15 @@ def test_no_module_imports_from_a_layer_above_its_own():
     upward = [(name, other) for name, path in files.items() for other in imports_of(path, set(files))
               if layer_of(other) > layer_of(name)]
     assert {layer_of(name) for name in files} == set(range(len(LAYERS))) and not upward, upward
+
+
+def test_report_and_compare_share_one_definition_of_the_same_experiment():
+    files = module_files()
+    for user in ("comparing", "report.tables"):
+        assert "experiments" in imports_of(files[user], set(files)), user
+    defined = {node.name for user in ("comparing", "report.tables", "report.pages")
+               for node in ast.walk(ast.parse(files[user].read_text())) if isinstance(node, ast.FunctionDef)}
+    assert not defined & {"ran_as", "group_name", "experiment_label", "is_seed_of", "network_changed"}, defined
 
 
 def test_the_walk_finds_a_circle(tmp_path):
@@ -113,6 +124,7 @@ def generated_pages() -> list[Path]:
     return [page for page in pages if GENERATED.search(page.read_text())]
 
 
+@pytest.mark.publication
 def test_every_generated_page_regenerates_as_written(tmp_path, mnist_dir):
     """Each page's own command, typed in a copy of the repository, gives the page back unchanged."""
     copy = tmp_path / "repo"
@@ -140,17 +152,18 @@ def test_every_generated_page_regenerates_as_written(tmp_path, mnist_dir):
         assert copied.read_text() == page.read_text(), f"{page}: `{command}` does not give it back"
 
 
+@pytest.mark.any_models
 def test_the_quickest_models_run_first_when_none_is_named(mnist_dir, tmp_path):
     """Every model runs, in the order of the plan's estimates (timings of a few batches on this machine, so the
     test checks the order against the printed estimates, not against which model should be slowest)."""
     done = run_cli("main.py", "--epochs", "1", "--limit-train", "128", "--limit-test", "100", "--device", "cpu",
                    "--data-dir", str(mnist_dir), "--out", str(tmp_path), timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
-    plan = done.stdout.split("Plan: 6 runs, quickest first", 1)[1].split("total:", 1)[0]
+    plan = done.stdout.split(f"Plan: {len(models.available())} runs, quickest first", 1)[1].split("total:", 1)[0]
     planned = re.findall(r"\d+\. (model\d) seed 1, 1 epoch: ([\d.]+) (s|min|h)", plan)
     order = [model for model, _, _ in planned]
     seconds = [float(value) * {"s": 1, "min": 60, "h": 3600}[unit] for _, value, unit in planned]
-    assert sorted(order) == ["model1", "model2", "model3", "model4", "model5", "model6"]
+    assert sorted(order) == sorted(models.available())
     assert seconds == sorted(seconds)
     started = [line.split("Config: ", 1)[1].split()[0] for line in done.stdout.splitlines() if line.startswith("Config: ")]
     assert started == order

@@ -206,6 +206,7 @@ def test_a_search_space_naming_an_unknown_field_is_refused_before_training(tmp_p
     assert not (tmp_path / "model3-tune").exists()
 
 
+@pytest.mark.any_models
 @pytest.mark.parametrize("name", models.available())
 def test_every_models_search_space_names_its_recipes_fields_and_leaves_fixed_ones(name):
     recipe = models.get_recipe(name)
