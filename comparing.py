@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import models
-from configs import config_for
+from configs import config_for, parse_model_recipe
+from experiments import changed_fields, is_seed_of, runs_of
 from files import atomic_write_bytes
 from planning import run_experiments
-from records import RECORD_FILE, RecordError, RunRecord, Target, load_record
-from experiments import changed_fields, is_seed_of, runs_of
+from records import RunRecord, Target, records_in
 from report.tables import markdown_table
 from settings import ConfigError, ExperimentConfig, recipe_text
 from stats import Difference, difference, seeds_to_resolve, wilson_interval
@@ -47,22 +47,13 @@ class Side:
         return f"{self.model}{recipe}" + (f" ({self.changes})" if self.changes else "")
 
 
-def parse_side(text: str) -> tuple[str, str]:
-    """'model3' or 'model3:step' as (model, recipe name); an unknown model or recipe is a ConfigError."""
-    model, _, recipe = text.partition(":")
-    model = models.canonical_name(model)
-    recipe = recipe.strip() or models.DEFAULT_RECIPE
-    models.get_recipe(model, recipe)
-    return model, recipe
-
-
 def make_sides(texts: list[str], seeds: list[int], overrides: dict[str, Any], run: dict[str, Any]) -> list[Side]:
     if len(seeds) < FEWEST_SEEDS:
         raise ConfigError(f"--compare needs at least {FEWEST_SEEDS} seeds a side, got {len(seeds)}: a seed's accuracy "
                           "spreads by about as much as the differences worth finding (default --seeds 1-10)")
     sides = []
     for letter, text, changes in zip("AB", texts, ({}, overrides)):
-        model, recipe = parse_side(text)
+        model, recipe = parse_model_recipe(text)
         configs = {seed: config_for(model, seed, changes, **(run | {"recipe_name": recipe})) for seed in seeds}
         words = changed_fields(asdict(configs[seeds[0]].recipe), models.get_recipe(model, recipe))
         sides.append(Side(letter, model, recipe, words, configs))
@@ -99,18 +90,6 @@ def plan_lines(sides: list[Side]) -> list[str]:
         change = f" with {side.changes} (recipe flags and --set change B only)" if side.changes else ""
         lines.append(f"  {side.letter}: {named}{change}: {recipe_text(recipe)}")
     return lines
-
-
-def records_in(folders: list[Path]) -> list[RunRecord]:
-    """Every readable run record under these folders (at any depth); a folder that is not there holds none."""
-    found = []
-    for folder in folders:
-        for path in sorted(folder.rglob(RECORD_FILE)) if folder.is_dir() else []:
-            try:
-                found.append(load_record(path.parent))
-            except RecordError:
-                continue  # a half-written or foreign file: not a record to reuse
-    return found
 
 
 def reuse(sides: list[Side], records: list[RunRecord]) -> None:

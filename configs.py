@@ -69,15 +69,45 @@ def should_graph(setting: str, device: Any, recipe: Recipe, precision: str) -> b
     return setting != "off" and reason is None
 
 
+def parse_model_recipe(text: str) -> tuple[str, str]:
+    """'model3' or 'model3:step' as (model, recipe name); an unknown model or recipe is a ConfigError."""
+    model, _, recipe = text.partition(":")
+    model = models.canonical_name(model)
+    recipe = recipe.strip() or models.DEFAULT_RECIPE
+    models.get_recipe(model, recipe)
+    return model, recipe
+
+
 def make_config(model: str, seed: int, recipe: Recipe, run_settings: dict[str, Any]) -> ExperimentConfig:
-    """A config that can run here: its settings checked, then resolved for this machine."""
+    """A config that can run here: its settings checked, then resolved for this machine; its teacher's too."""
     run = DEFAULT_RUN_SETTINGS | run_settings
     unknown = sorted(set(run) - set(DEFAULT_RUN_SETTINGS) - {"progress"})
     if unknown:
         raise ConfigError(f"no run setting {unknown[0]!r}")
     ExperimentConfig.check(model=model, seed=seed, recipe=recipe, **run)  # a bad value's own message comes first
     check_data_dir(run["data_dir"])
-    return ExperimentConfig(model=model, seed=seed, recipe=recipe, execution=resolve_execution(recipe, run), **run)
+    config = ExperimentConfig(model=model, seed=seed, recipe=recipe, execution=resolve_execution(recipe, run), **run)
+    teacher_config(config)
+    return config
+
+
+def teacher_config(config: ExperimentConfig) -> ExperimentConfig | None:
+    """The run that is a config's teacher: the teacher model with its named recipe, the same seed, split, image limits
+    and way of running, in the teachers' folder (--teachers, else --out); None for a recipe without a teacher."""
+    if not config.recipe.teacher:
+        return None
+    try:
+        model, recipe_name = parse_model_recipe(config.recipe.teacher)
+    except ConfigError as error:
+        raise ConfigError(f"--teacher {config.recipe.teacher}: {error}") from None
+    recipe = models.get_recipe(model, recipe_name)
+    if recipe.teacher:
+        raise ConfigError(f"--teacher {config.recipe.teacher}: its recipe has a teacher of its own "
+                          f"({recipe.teacher}); name a teacher trained on the labels alone")
+    check_model(model)
+    run = config.run_settings() | {"recipe_name": recipe_name, "out": config.teachers or config.out, "teachers": None,
+                                   "progress": config.progress}
+    return make_config(model, config.seed, recipe, run)
 
 
 def config_for(model: str, seed: int = 1, recipe_overrides: dict[str, Any] | None = None,

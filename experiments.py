@@ -40,6 +40,9 @@ class Experiment:
     limit_test: int | None
     loader: str
     torch_dropout: bool
+    # An average of the weights evaluated with batch-norm statistics averaged along with them, as runs made before
+    # they were recomputed for the average were: another computation under the same recipe values.
+    statistics_averaged: bool = False
 
 
 def recipe_values(values: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
@@ -100,7 +103,8 @@ def experiment_of_record(record: RunRecord) -> Experiment:
     return Experiment(record.model, record_code(record), recipe_type,
                       recipe_values(record_recipe(record)), record.device.split(" ")[0], record.precision,
                       record.compiled, record.graphed, record.split, config.get("limit_train"),
-                      config.get("limit_test"), config.get("loader", "tensor"), config.get("torch_dropout", False))
+                      config.get("limit_test"), config.get("loader", "tensor"), config.get("torch_dropout", False),
+                      statistics_averaged=bool(config.get("ema_decay")) and record.average_statistics is None)
 
 
 def is_seed_of(record: RunRecord, config: ExperimentConfig) -> bool:
@@ -164,6 +168,8 @@ def way_of_running(experiment: Experiment) -> list[str]:
         words.append(f"{experiment.loader} loader")
     if experiment.torch_dropout:
         words.append("torch dropout")
+    if experiment.statistics_averaged:
+        words.append("statistics averaged")
     return words
 
 

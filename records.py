@@ -78,7 +78,17 @@ class RunRecord:
     epochs: list[EpochRecord] = field(default_factory=list)
     best_eval_acc: float | None = None
     best_epoch: int | None = None
-    seconds: float = 0.0
+    seconds: float = 0.0  # the run's own training and evaluation
+    teacher_run: str | None = None  # the teacher's run folder, beside this one in the same output folder
+    teacher_seconds: float = 0.0  # the teacher's training, which this run's result cost too
+    # How an average of the weights was evaluated: "recomputed" (batch-norm statistics recomputed for the averaged
+    # weights); None for runs without an average and for those made before, whose statistics were averaged too.
+    average_statistics: str | None = None
+
+    @property
+    def total_seconds(self) -> float:
+        """What the result cost: the run, and its teacher's training where it had one."""
+        return self.seconds + self.teacher_seconds
 
     @property
     def planned_epochs(self) -> int:
@@ -161,6 +171,18 @@ def load_record(folder: Path) -> RunRecord:
         return RunRecord.from_json(json.loads(path.read_text()))
     except (OSError, ValueError, TypeError, KeyError) as error:
         raise RecordError(f"{path}: not a readable run record ({error})") from None
+
+
+def records_in(folders: list[Path]) -> list[RunRecord]:
+    """Every readable run record under these folders (at any depth); a folder that is not there holds none."""
+    found = []
+    for folder in folders:
+        for path in sorted(Path(folder).rglob(RECORD_FILE)) if Path(folder).is_dir() else []:
+            try:
+                found.append(load_record(path.parent))
+            except RecordError:
+                continue  # a half-written or foreign file: not a record to use
+    return found
 
 
 def plural(count: int, word: str) -> str:

@@ -17,19 +17,22 @@ from typing import Callable, Iterator
 import torch
 
 import models
+from configs import teacher_config
 from data.loaders import make_loaders, random_generators, stop_augmenting
 from data.mnist import ensure_mnist, resolve_data_dir
+from experiments import runs_of
 from provenance import describe_device, git_commit, library_versions, machine_description
-from records import EpochRecord, RunRecord, format_duration, load_record, plural
+from records import EpochRecord, RunRecord, format_duration, load_record, plural, records_in
 from settings import ConfigError, ExperimentConfig, describe
 from training import Diverged, EpochMetrics, TrainingStep, evaluate, train_epoch
 from training.checkpoint import STATE_FILE, load_state, save_best, save_state
 from training.compiling import CompiledTraining
 from training.curves import Curves
+from training.distillation import Teacher, load_final_weights
 from training.dropout import use_fast_dropout
 from training.graphs import CaptureFailed, GraphedStep, ReplayDisagreed, TrainingState, why_not_graphed
 from training.loops import test_line
-from training.optim import TrainingMethod
+from training.optim import TrainingMethod, recompute_statistics
 from training.precision import Precision
 from utils import IMAGE_SHAPE, RunLog, layer_geometry, model_summary, parameter_count, seed_everything
 
@@ -42,11 +45,29 @@ def build_model(config: ExperimentConfig) -> torch.nn.Module:
 
 
 def training_step(model: torch.nn.Module, config: ExperimentConfig, method: TrainingMethod,
-                  precision: Precision) -> TrainingStep:
-    """What the training loop calls for each batch: forward (the model, or its compiled training forward), loss,
-    backward and update."""
+                  precision: Precision, teacher: Teacher | None = None) -> TrainingStep:
+    """What the training loop calls for each batch: forward (the model, or its compiled training forward), loss
+    (with the teacher's where there is one), backward and update."""
     forward = CompiledTraining(model, config.recipe.batch_size) if config.execution.compiled else model
-    return TrainingStep(forward, method.optimizer, precision, method.label_smoothing)
+    return TrainingStep(forward, method.optimizer, precision, method.label_smoothing, teacher)
+
+
+class TeacherMissing(Exception):
+    """A run with a teacher found no finished run of it (planning trains teachers first; this one failed, or was
+    removed)."""
+
+
+def finished_teacher(config: ExperimentConfig) -> tuple[Path, RunRecord] | None:
+    """The latest completed run of the config's teacher (configs.teacher_config) that kept its final state, and its
+    folder; None where there is none."""
+    teacher = teacher_config(config)
+    folder = Path(teacher.out)
+    found = [r for r in runs_of(teacher, records_in([folder])) if (folder / r.run_id / STATE_FILE).exists()]
+    return (folder / found[0].run_id, found[0]) if found else None
+
+
+def new_teacher(config: ExperimentConfig, network: torch.nn.Module, run: str = "") -> Teacher:
+    return Teacher(network, config.recipe.temperature, config.recipe.teacher_share, run)
 
 
 def graphed_step(step: TrainingStep, method: TrainingMethod, config: ExperimentConfig,
@@ -118,8 +139,13 @@ def timed_estimate(config: ExperimentConfig, step: TrainingStep | GraphedStep, m
         timed = train_epoch(step, batches[warm_up:], device, progress=False)
         evaluate(model, test_loader, device, precision)
         test = evaluate(model, test_loader, device, precision)
+        statistics = 0.0
+        if method.average is not None:  # its first pass pays for allocations too
+            recompute_statistics(method.average, batches[:warm_up], [], [], device)
+            statistics = recompute_statistics(method.average, batches[warm_up:], [], [], device)
     state.restore()
-    return config.recipe.epochs * (train_batches * timed.seconds / timed.batches + test_batches * test.seconds)
+    per_batch = (timed.seconds + statistics) / timed.batches
+    return config.recipe.epochs * (train_batches * per_batch + test_batches * test.seconds)
 
 
 def new_run_dir(out: Path, model: str, seed: int) -> Path:
@@ -168,6 +194,7 @@ CRASHED = Ending("failed", 1)  # anything unforeseen: recorded, then raised on
 ENDINGS: dict[type[BaseException], Ending] = {
     Pruned: Ending("pruned", 0),
     Diverged: Ending("failed", 1, reason="diverged", advice=" (diverged; try a lower --lr)"),
+    TeacherMissing: Ending("failed", 1),
     WriteFailed: Ending("failed", 1),
     KeyboardInterrupt: Ending("interrupted", 130, reason="keyboard interrupt"),
 }
@@ -216,6 +243,9 @@ class Run:
         self.generators = random_generators(self.train_loader)
         self.method = training_method(config, self.model, config.execution.train_batches)
         self.precision = Precision(config.execution.precision, self.device)
+        self.teacher = self.load_teacher() if config.recipe.teacher else None
+        if self.method.average is not None:
+            self.record.average_statistics = "recomputed"
         self.log(f"Device: {self.device} ({torch.get_num_threads()} CPU threads), precision {self.precision.name}"
                  + (", training step compiled" if config.execution.compiled else "")
                  + (", training step as one CUDA graph" if config.execution.graphed else ""))
@@ -229,7 +259,7 @@ class Run:
                 self.record.add_epoch(EpochRecord.from_json(epoch))
             self.log(f"Resumed after epoch {self.state.epoch} of {config.recipe.epochs} from {self.dir / STATE_FILE}")
         # after a resume's restore: a graph refers to the tensors it was captured with, and a restore replaces some
-        self.step = training_step(self.model, config, self.method, self.precision)
+        self.step = training_step(self.model, config, self.method, self.precision, self.teacher)
         if config.execution.graphed:
             self.step, self.record.graph_reason = graphed_step(self.step, self.method, config, self.log)
         self.record.graphed = isinstance(self.step, GraphedStep)
@@ -238,6 +268,32 @@ class Run:
         self.curves = Curves(self.dir, describe(config), self.record.split)
         self.log(f"Estimated time: {format_duration(estimate)} for {plural(config.recipe.epochs, 'epoch')} "
                  f"({config.execution.train_batches} training batches per epoch)")
+
+    def load_teacher(self) -> Teacher:
+        """The teacher's final weights: a resumed run's from the run its record names; a new run's from the latest
+        finished run of its teacher (TeacherMissing where there is none)."""
+        config, teacher = self.config, teacher_config(self.config)
+        if self.record.teacher_run:
+            folder = Path(self.record.teacher_run)
+        else:
+            found = finished_teacher(config)
+            if found is None:
+                raise TeacherMissing(f"no finished run of its teacher ({teacher.model} seed {teacher.seed}, "
+                                     f"{config.recipe.teacher}) with its final state in {teacher.out}")
+            folder, record = found
+            self.record.teacher_run, self.record.teacher_seconds = str(folder), record.total_seconds
+        network = load_final_weights(models.get_model(teacher.model), folder, self.device)
+        self.log(f"Teacher: {teacher.model} seed {teacher.seed}, its final weights from {folder} (temperature "
+                 f"{config.recipe.temperature:g}, {config.recipe.teacher_share:g} of the loss)")
+        return new_teacher(config, network, str(folder))
+
+    def average_statistics(self, epoch_start: list[torch.Tensor]) -> float:
+        """The averaged weights' batch-norm statistics, recomputed over the epoch's training images; its seconds."""
+        seconds = recompute_statistics(self.method.average, self.train_loader, self.generators, epoch_start,
+                                       self.device)
+        self.log(f"Batch-norm statistics recomputed for the averaged weights over "
+                 f"{len(self.train_loader)} training batches: {seconds:.1f} s")
+        return seconds
 
     def end_epoch(self, epoch: int, lr: float, train: EpochMetrics, evaluation: EpochMetrics) -> None:
         """Log the evaluation, then record the epoch and save the best weights, the state and the record."""
@@ -306,11 +362,14 @@ def run_experiment(config: ExperimentConfig, position: int = 0, quiet: bool = Fa
             if clean:
                 stop_augmenting(run.train_loader)
             run.log(f"EPOCH: {epoch}  (lr {lr:g}{', images as they are' if clean else ''})")
+            epoch_start = [generator.get_state() for generator in run.generators]
             train = train_epoch(run.step, run.train_loader, run.device, run.method.batch_scheduler,
                                 progress=bar, position=position)
             (run.log.file_only if bar else run.log)(train.bar_line())
             if run.method.epoch_scheduler:
                 run.method.epoch_scheduler.step()
+            if run.method.average is not None:
+                train = replace(train, seconds=train.seconds + run.average_statistics(epoch_start))
             evaluated = run.method.evaluated(run.model)
             run.end_epoch(epoch, lr, train, evaluate(evaluated, run.eval_loader, run.device, run.precision))
             if on_epoch:

@@ -26,6 +26,7 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 COMPILE = ("auto", "on", "off")
 SCHEDULES = ("step", "one-cycle")
 SCHEDULE_SETTINGS = {"step": ("step_size", "gamma"), "one-cycle": ("warmup", "cycle_epochs", "floor")}
+TEACHER_SETTINGS = ("temperature", "teacher_share")  # what a recipe with no teacher does not read
 SEED_LIMIT = 2**32  # numpy's seed range, the narrowest of the generators a run seeds
 CORES = os.cpu_count() or 1
 # Runs one command may ask for: a range is checked before it is made, so a typo such as 1-100000000 costs nothing.
@@ -103,10 +104,11 @@ def format_value(value: Any) -> str:
 
 
 def idle_settings(values: dict[str, Any]) -> set[str]:
-    """The settings of the schedules a recipe's values do not use (StepLR's under one-cycle, and the other way round):
-    a difference in them changes nothing a run does."""
+    """The settings a recipe's values do not use (StepLR's under one-cycle, and the other way round; the teacher's
+    temperature and share without a teacher): a difference in them changes nothing a run does."""
     schedule = values.get("schedule")
-    return {name for other, names in SCHEDULE_SETTINGS.items() if schedule and other != schedule for name in names}
+    idle = {name for other, names in SCHEDULE_SETTINGS.items() if schedule and other != schedule for name in names}
+    return idle | (set() if values.get("teacher") else set(TEACHER_SETTINGS))
 
 
 def recorded_values(cls: type, recorded: dict[str, Any]) -> dict[str, Any]:
@@ -164,6 +166,18 @@ class Recipe:
                                                     "in [1 - scale, 1 + scale]")
     clean_epochs: int = setting(0, check=NON_NEGATIVE,
                                 help="with --augment, train the last N epochs on the images as they are")
+    # Distillation (Hinton, Vinyals and Dean, 2015): a larger network's softened outputs carry what it learned about
+    # which digits look alike, which a network too small to find it alone can still fit.
+    teacher: str = setting("", help="train against a teacher's softened outputs too: MODEL or MODEL:RECIPE, the run of "
+                                    "it with the same seed, split and image limits (found in --out, else trained "
+                                    "first); '' for none")
+    temperature: float = setting(4.0, check=POSITIVE,
+                                 help="with a teacher: both networks' outputs are softened by dividing their logits "
+                                      "by this before the softmax")
+    teacher_share: float = setting(0.5, check=Check(lambda v: 0 < v <= 1, "a number in (0, 1]"),
+                                   help="with a teacher: the share of the loss on its softened outputs (that term "
+                                        "scaled by the temperature squared, so its gradients keep their size); the "
+                                        "rest on the labels")
 
     def __post_init__(self) -> None:
         check_settings(self)
@@ -201,8 +215,9 @@ class SGDRecipe(Recipe):
     floor: float = setting(4e-6, check=OPEN_FRACTION,
                            help="one-cycle: the rate the cycle ends at (and holds), as a share of lr")
     ema_decay: float = setting(0.0, check=FRACTION,
-                               help="evaluate and keep an exponential moving average of the weights (and batch-norm "
-                                    "statistics), updated every step with this decay; 0: the weights themselves")
+                               help="evaluate and keep an exponential moving average of the weights, updated every "
+                                    "step with this decay, its batch-norm statistics recomputed for it after every "
+                                    "epoch over that epoch's training images; 0: the weights themselves")
     label_smoothing: float = setting(0.0, check=FRACTION,
                                      help="train towards targets that give this share of the probability to the "
                                           "other classes, spread evenly; 0: the label itself")
@@ -238,6 +253,8 @@ class ExperimentConfig:
     data_dir: str | None = setting(None, help="folder holding MNIST/raw, fetched and verified if missing "
                                               "(default: $MNIST_DATA_DIR or ./data)")
     out: str = setting("runs", help="folder for run records, one sub-folder per run")
+    teachers: str | None = setting(None, help="with a teacher: the folder its runs are found in, and trained into "
+                                              "where none is (default: --out)")
     loader: str = setting("tensor", choices=LOADERS,
                           help="tensor: data kept on the device, batch augmentation (fast); "
                                "torchvision: the published per-image PIL pipeline")

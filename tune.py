@@ -29,8 +29,8 @@ import models
 from files import atomic_write_bytes
 from parallel import Worker, run_in_workers
 from records import RunRecord, format_duration
-from configs import config_for, make_config
-from run_experiments import Pruned, run_experiment
+from configs import config_for, make_config, teacher_config
+from run_experiments import Pruned, finished_teacher, run_experiment
 from report.study import summarize
 from settings import ConfigError, Recipe, SGDRecipe, format_value
 from stats import SCORES
@@ -67,8 +67,16 @@ def default_search_space(trial: optuna.Trial, recipe: Recipe, fixed: set[str]) -
 
 
 def search_space(model: str) -> Callable[[optuna.Trial, Recipe, set[str]], dict[str, Any]]:
-    """The model file's `search_space(trial, recipe, fixed)`, or the default around its recipe."""
-    return models.get_search_space(model) or default_search_space
+    """The model file's `search_space(trial, recipe, fixed)`, or the default around its recipe; for a recipe with a
+    teacher, also the temperature and the teacher's share where the space leaves them out."""
+    space = models.get_search_space(model) or default_search_space
+
+    def searched(trial: optuna.Trial, recipe: Recipe, fixed: set[str]) -> dict[str, Any]:
+        values = space(trial, recipe, fixed)
+        teacher = {"temperature": lambda: trial.suggest_float("temperature", 1.0, 10.0, log=True),
+                   "teacher_share": lambda: trial.suggest_float("teacher_share", 0.3, 0.95)} if recipe.teacher else {}
+        return values | {name: suggest() for name, suggest in teacher.items() if name not in fixed | set(values)}
+    return searched
 
 
 def default_score(model: str) -> str:
@@ -152,8 +160,12 @@ def run_trial(study: Study, trial: optuna.Trial, thread_share: Callable[[], int]
     recipe = study.recipe.with_overrides(params)
     run = {key: value for key, value in study.run_settings.items() if value is not None}
     run |= {"out": str(folder), "validation": True, "progress": False}
+    if recipe.teacher:  # trained once for the study, in its own folder, whatever the trial varies
+        run["teachers"] = str(study.folder / "teachers")
     for index, seed in enumerate(study.seeds):
         config = make_config(study.model, seed, recipe, run)
+        if recipe.teacher and not finished_teacher(config):
+            run_experiment(teacher_config(config), quiet=True, thread_share=thread_share)
         record = run_experiment(config, quiet=True, thread_share=thread_share, on_epoch=report_epoch if index == 0 else None)
         if record.status == "pruned":
             raise optuna.TrialPruned(record.reason)

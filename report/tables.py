@@ -96,10 +96,16 @@ def results_rows(records: list[RunRecord], with_run_ids: bool) -> list[list[str]
     for r in records:
         best = f"{r.best_eval_acc:.2f} ({r.best_epoch})" if r.best_epoch is not None else "-"
         row = [experiment_label(r), f"{r.parameters:,}", str(r.receptive_field), str(r.seed), percent(r.best_train_acc), best,
-               percent(r.final_eval_acc), target_text(r.target), hits_text(r), run_state(r), format_duration(r.seconds),
+               percent(r.final_eval_acc), target_text(r.target), hits_text(r), run_state(r), run_time(r),
                r.device.split(" ")[0] + ("" if r.precision == "fp32" else f", {r.precision}")]
         rows.append(row + [r.run_id] if with_run_ids else row)
     return rows
+
+
+def run_time(record: RunRecord) -> str:
+    """The run's time, and its teacher's training where it had one: '7.1 min (teacher 3.0 min)'."""
+    own = format_duration(record.total_seconds)
+    return f"{own} (teacher {format_duration(record.teacher_seconds)})" if record.teacher_seconds else own
 
 
 def optional_spread(values: list[float | None]) -> str:

@@ -126,20 +126,20 @@ def test_a_field_the_recipe_lacks_is_refused(checkout):
 
 
 def test_the_guides_model_file_keeps_the_behaviour_tests_green(tmp_path, mnist_dir):
-    """The promise of "Adding a model": models/README.md's example, saved as models/model7.py beside the published
+    """The promise of "Adding a model": models/README.md's example, saved as models/model8.py beside the published
     models (its own recipe class, Adam, its own schedule, no TARGET), passes every test of behaviour that depends on
-    which model files exist, and those that check every model check model7 too."""
+    which model files exist, and those that check every model check model8 too."""
     copy = tmp_path / "checkout"
     shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns(".git", ".venv", "MNIST", "runs", "results",
                                                                "__pycache__", "*.png", ".gpu"))
     [example] = re.findall(r"```python\n(.*?)```", (ROOT / "models" / "README.md").read_text(), re.S)
-    assert "class Model7(nn.Module)" in example and "TARGET" not in example and "torch.optim.Adam" in example
-    (copy / "models" / "model7.py").write_text(example)
+    assert "class Model8(nn.Module)" in example and "TARGET" not in example and "torch.optim.Adam" in example
+    (copy / "models" / "model8.py").write_text(example)
     done = subprocess.run([sys.executable, "-m", "pytest", "-m", "any_models", "-v", "-p", "no:cacheprovider"],
                           cwd=copy, capture_output=True, text=True, timeout=600,
                           env=os.environ | {"MNIST_DATA_DIR": str(mnist_dir)})
     assert done.returncode == 0, done.stdout[-3000:]
-    checked = re.findall(r"::(\w+)\[model7\] PASSED", done.stdout)
+    checked = re.findall(r"::(\w+)\[model8\] PASSED", done.stdout)
     assert {"test_forward_gives_log_probabilities", "test_every_recipe_is_complete_and_valid",
             "test_every_models_search_space_names_its_recipes_fields_and_leaves_fixed_ones"} <= set(checked)
     assert "test_the_quickest_models_run_first_when_none_is_named PASSED" in done.stdout

@@ -67,6 +67,8 @@ def why_not_graphed_by_settings(device: torch.device, recipe: Recipe, precision:
         return "the moving average (--ema-decay) updates on the host"
     if precision == "fp16":
         return "fp16 scales the loss on the host"
+    if recipe.teacher:
+        return "a teacher's forward pass runs beside the step, outside the captured graph"
     return None
 
 

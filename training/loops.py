@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from training.distillation import Teacher
 from training.precision import Precision
 
 
@@ -38,12 +39,13 @@ class Diverged(RuntimeError):
 class TrainingStep:
     """One update on a batch, as PyTorch's MNIST example writes it: zero the gradients, forward, loss, backward,
     step. `forward` is the model or its compiled training forward; the loss is the NLL of the model's
-    log-probabilities, against targets smoothed by `label_smoothing` where that is given."""
+    log-probabilities, against targets smoothed by `label_smoothing` where that is given, blended with the loss on a
+    `teacher`'s softened outputs where there is one."""
 
     def __init__(self, forward: nn.Module, optimizer: torch.optim.Optimizer, precision: Precision,
-                 label_smoothing: float = 0.0) -> None:
+                 label_smoothing: float = 0.0, teacher: Teacher | None = None) -> None:
         self.forward, self.optimizer, self.precision = forward, optimizer, precision
-        self.label_smoothing = label_smoothing
+        self.label_smoothing, self.teacher = label_smoothing, teacher
 
     def train(self) -> "TrainingStep":
         self.forward.train()
@@ -54,7 +56,10 @@ class TrainingStep:
         self.optimizer.zero_grad(set_to_none=True)
         with self.precision.autocast():
             output = self.forward(images)
+            taught = self.teacher(images) if self.teacher is not None else None
         loss = training_loss(output.float(), labels, self.label_smoothing)
+        if self.teacher is not None:
+            loss = self.teacher.blend(loss, output.float(), taught)
         self.precision.backward_and_step(loss, self.optimizer)
         return loss, output
 

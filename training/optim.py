@@ -6,15 +6,17 @@ A model file may define
 
 in plain PyTorch; without one, `sgd` below trains it. The loops step a per-batch scheduler
 after every batch and a per-epoch scheduler after every epoch. A method may also keep an average of
-the weights (`exponential_average`): then the average is what is evaluated and checkpointed; and it may ask for
-label smoothing, which the training loop applies to its loss (evaluation always reports the plain NLL).
+the weights (`exponential_average`): then the average, with batch-norm statistics recomputed for it after every
+epoch (`recompute_statistics`), is what is evaluated and checkpointed; and it may ask for label smoothing, which the
+training loop applies to its loss (evaluation always reports the plain NLL).
 """
+import time
 from dataclasses import dataclass
-from typing import Literal
+from typing import Iterable, Literal
 
 import torch
 from torch import nn
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn, update_bn
 
 from settings import SGDRecipe
 
@@ -56,11 +58,28 @@ class TrainingMethod:
 
 def exponential_average(model: nn.Module, optimizer: torch.optim.Optimizer, decay: float) -> AveragedModel:
     """A moving average of `model`'s weights, updated after every step of `optimizer`: average <- decay * average
-    + (1 - decay) * weights. Batch norm's running statistics are averaged the same way (use_buffers), so the
-    averaged network normalises with statistics that belong to its own averaged weights."""
-    average = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+    + (1 - decay) * weights. Only the weights: statistics averaged along the way were gathered by none of the weights
+    being averaged, so batch norm's are recomputed for the average instead (recompute_statistics), as SWA does."""
+    average = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=False)
     optimizer.register_step_post_hook(lambda optimizer, args, kwargs: average.update_parameters(model))
     return average
+
+
+def recompute_statistics(average: AveragedModel, loader: Iterable, generators: list[torch.Generator],
+                         epoch_start: list[torch.Tensor], device: torch.device) -> float:
+    """Batch norm's running statistics of the averaged weights, recomputed over one pass of the training `loader`
+    (torch.optim.swa_utils.update_bn); its seconds. The loader's generators are set back to where the epoch started,
+    so the pass sees the images the epoch trained on (augmented or not, as it was), and then to where they were, so
+    the next epoch draws as it would have; the global generators (dropout) are left as they were."""
+    started = time.perf_counter()
+    after = [generator.get_state() for generator in generators]
+    for generator, state in zip(generators, epoch_start, strict=True):
+        generator.set_state(state)
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        update_bn(loader, average, device)
+    for generator, state in zip(generators, after):
+        generator.set_state(state)
+    return time.perf_counter() - started
 
 
 ONE_CYCLE_DIV_FACTOR = 25  # OneCycleLR's default: the cycle starts at lr / 25
