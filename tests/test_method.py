@@ -29,10 +29,14 @@ def test_the_average_follows_each_step_with_its_decay():
         after.append({name: value.detach().clone() for name, value in model.state_dict().items()})
     # the first step's weights are taken as they are; then average <- 0.75 average + 0.25 weights
     kept = average.module.state_dict()
-    for name in ("0.weight", "0.bias", "1.weight", "1.running_mean", "1.running_var"):
+    for name in ("0.weight", "0.bias", "1.weight", "1.bias"):
         expected = 0.75 * after[0][name] + 0.25 * after[1][name]
         assert torch.allclose(kept[name], expected), name
         assert not torch.allclose(kept[name], after[1][name]), name
+    # batch norm's statistics are not averaged: the model's are copied until they are recomputed for the averaged
+    # weights (test_distillation.py)
+    for name in ("1.running_mean", "1.running_var"):
+        assert torch.equal(kept[name], after[1][name]), name
 
 
 @pytest.mark.parametrize("warmup", [0.25, 0.5])

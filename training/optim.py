@@ -59,7 +59,8 @@ class TrainingMethod:
 def exponential_average(model: nn.Module, optimizer: torch.optim.Optimizer, decay: float) -> AveragedModel:
     """A moving average of `model`'s weights, updated after every step of `optimizer`: average <- decay * average
     + (1 - decay) * weights. Only the weights: statistics averaged along the way were gathered by none of the weights
-    being averaged, so batch norm's are recomputed for the average instead (recompute_statistics), as SWA does."""
+    being averaged, so batch norm's are recomputed for the average instead (recompute_statistics), as SWA does;
+    until then they are the model's, copied after every step."""
     average = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=False)
     optimizer.register_step_post_hook(lambda optimizer, args, kwargs: average.update_parameters(model))
     return average
