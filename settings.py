@@ -305,8 +305,10 @@ class ExperimentConfig:
 
 
 def recipe_text(recipe: Recipe) -> str:
-    """Every field of a recipe as `name=value` words, in declaration order."""
-    return " ".join(f"{f.name}={format_value(getattr(recipe, f.name))}" for f in declared(recipe))
+    """Every field of a recipe as `name=value` words, in declaration order; the teacher's only where it has one."""
+    unused = set() if recipe.teacher else {"teacher", *TEACHER_SETTINGS}
+    return " ".join(f"{f.name}={format_value(getattr(recipe, f.name))}" for f in declared(recipe)
+                    if f.name not in unused)
 
 
 def describe(config: ExperimentConfig) -> str:
