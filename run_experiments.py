@@ -66,8 +66,8 @@ def finished_teacher(config: ExperimentConfig) -> tuple[Path, RunRecord] | None:
     return (folder / found[0].run_id, found[0]) if found else None
 
 
-def new_teacher(config: ExperimentConfig, network: torch.nn.Module, run: str = "") -> Teacher:
-    return Teacher(network, config.recipe.temperature, config.recipe.teacher_share, run)
+def new_teacher(config: ExperimentConfig, network: torch.nn.Module) -> Teacher:
+    return Teacher(network, config.recipe.temperature, config.recipe.teacher_share)
 
 
 def graphed_step(step: TrainingStep, method: TrainingMethod, config: ExperimentConfig,
@@ -285,7 +285,7 @@ class Run:
         network = load_final_weights(models.get_model(teacher.model), folder, self.device)
         self.log(f"Teacher: {teacher.model} seed {teacher.seed}, its final weights from {folder} (temperature "
                  f"{config.recipe.temperature:g}, {config.recipe.teacher_share:g} of the loss)")
-        return new_teacher(config, network, str(folder))
+        return new_teacher(config, network)
 
     def average_statistics(self, epoch_start: list[torch.Tensor]) -> float:
         """The averaged weights' batch-norm statistics, recomputed over the epoch's training images; its seconds."""

@@ -31,7 +31,6 @@ class Teacher:
     network: nn.Module  # in eval mode, its parameters frozen
     temperature: float
     share: float  # of the loss on the softened outputs; the rest on the labels
-    run: str = ""  # the run folder its weights came from
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
