@@ -1,10 +1,11 @@
 """What "the same experiment" means, once: runs that differ only in their seed are seeds of one experiment.
 
-An experiment is a model file's code (the source hash a record carries; records from before hashes, their network:
-parameters and multiply-accumulates), its recipe's values, and the way the run computed and what it saw: device,
-precision, compiling, CUDA graph, split, image limits, loader and dropout implementation. `--report` makes one row
-of each experiment and `--compare` reuses a record only for its own experiment, so a `--limit-train 256` smoke run
-never pools with full runs, nor bf16 seeds with fp32 ones. Anything else that must find "a run of X" asks here.
+An experiment is the code a model file trains with (the source hash a record carries, models/source.py; records
+from before hashes, their network: parameters and multiply-accumulates), its recipe's values, and the way the run
+computed and what it saw: device, precision, compiling, CUDA graph, split, image limits, loader and dropout
+implementation. `--report` makes one row of each experiment and `--compare` reuses a record only for its own
+experiment, so a `--limit-train 256` smoke run never pools with full runs, nor bf16 seeds with fp32 ones. Anything
+else that must find "a run of X" asks here.
 
     experiment_of_config(config) == experiment_of_record(record)   # seeds of one experiment
     experiment_label(record)     # 'model3 · published (compiled, limit-train 256)': what differs from a default run
@@ -28,7 +29,7 @@ GONE = "not in models/ now"  # a record outlives its model file (a design tried 
 class Experiment:
     """Everything but the seed that makes two runs comparable draws from one distribution."""
     model: str
-    code: str  # the model file's source hash; for records from before hashes, 'network P/M' (their size)
+    code: str  # the source hash of the code its model file trains with; before hashes, 'network P/M' (its size)
     recipe_type: str
     recipe: tuple[tuple[str, Any], ...]  # the recipe's values (a schedule's idle settings left out), sorted by name
     device: str  # cpu, cuda, mps (the device's model name is the machine's, not the experiment's)

@@ -65,7 +65,7 @@ class RunRecord:
     git_commit: str
     started: str
     machine: str = "unknown"
-    model_hash: str | None = None  # models.source_hash: the model file's code when it ran (None: made before hashes)
+    model_hash: str | None = None  # models.source_hash: the code its model file trained with (None: made before hashes)
     precision: str = "fp32"  # the forward pass's arithmetic, `auto` resolved
     compiled: bool = False  # the training step ran under torch.compile (`--compile`, resolved)
     graphed: bool = False  # the training step ran as one captured CUDA graph (`--cuda-graph`, as it turned out)

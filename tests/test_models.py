@@ -294,11 +294,19 @@ def test_each_model_file_stands_alone_and_its_notes_fit(name):
     assert docstring <= len(source.splitlines()) - docstring
 
 
-def test_the_source_hash_follows_code_not_notes(tmp_path, monkeypatch):
+def test_the_source_hash_follows_the_trained_code_not_notes_recipes_or_target(tmp_path, monkeypatch):
     shutil.copytree(ROOT / "models", tmp_path / "models")
     monkeypatch.setattr(models, "MODELS_DIR", tmp_path / "models")
     path, before, model2 = tmp_path / "models" / "model5.py", models.source_hash("model5"), models.source_hash("model2")
     path.write_text(path.read_text().replace("Model4's, as it is", "Model4's recipe") + "# a comment\n")
+    assert models.source_hash("model5") == before
+    path.write_text(path.read_text().replace("TARGET = Target(99.40", "TARGET = Target(99.50")
+                    + "from dataclasses import replace as change\n"
+                    + "RECIPES['average'] = change(RECIPE, ema_decay=0.999)\n")
+    assert models.source_hash("model5") == before  # a named recipe and another bar: the same network, trained alike
+    path.write_text(path.read_text().replace("width = 20", "width = 22"))
+    assert models.source_hash("model5") != before
+    path.write_text(path.read_text().replace("width = 22", "width = 20"))
     assert models.source_hash("model5") == before
     (tmp_path / "models" / "blocks.py").write_text((ROOT / "models" / "blocks.py").read_text()
                                                    .replace("nn.ReLU()", "nn.ReLU(inplace=True)"))
