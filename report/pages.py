@@ -46,6 +46,17 @@ def image_name(group: str) -> str:
 NOTES = RESULTS / "notes"  # each model's history, moved out of its file: <model>.md
 
 
+def relinked(markdown: str, written_in: Path, shown_in: Path) -> str:
+    """Markdown written in one folder, its relative links pointing at the same files from another."""
+    def rebased(match: re.Match) -> str:
+        target = match.group(2)
+        if re.match(r"[a-z]+:|#|/", target):
+            return match.group(0)
+        moved = os.path.relpath((written_in / target).resolve(), shown_in.resolve())
+        return f"{match.group(1)}({Path(moved).as_posix()})"
+    return re.sub(r"(\[[^\]]*\])\(([^)\s]+)\)", rebased, markdown)
+
+
 def notes_markdown(model: str, page_folder: Path) -> str:
     """A model file's docstring as Markdown ('Heading:' lines become bold, '- ' and '|' lines stay as they are), and a
     link to its history in results/notes/, if it has one."""
@@ -61,7 +72,7 @@ def notes_markdown(model: str, page_folder: Path) -> str:
     if history.exists():  # shown folded, from the notes page, which stays the one place it is written
         link = Path(os.path.relpath(history, page_folder.resolve())).as_posix()
         body = [f"**{line[3:]}**" if line.startswith("## ") else line
-                for line in history.read_text().splitlines()[1:]]
+                for line in relinked(history.read_text(), history.parent, page_folder).splitlines()[1:]]
         out += ["", f"<details><summary>How {model.capitalize()} was chosen: what was tried and measured "
                 f"(<a href=\"{link}\">{link}</a>)</summary>", "", *body, "", "</details>"]
     return re.sub(r"\n{3,}", "\n\n", "\n".join(out)).strip()

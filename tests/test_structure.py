@@ -152,6 +152,16 @@ def test_every_generated_page_regenerates_as_written(tmp_path, mnist_dir):
         assert copied.read_text() == page.read_text(), f"{page}: `{command}` does not give it back"
 
 
+def test_every_relative_link_in_a_page_finds_its_file():
+    """Notes shown on pages in other folders keep their links: each relative link of every committed page resolves."""
+    link = re.compile(r"\]\(([^)\s#]+)(?:#[^)]*)?\)|href=\"([^\"#]+)\"")
+    pages = [ROOT / "README.md", *ROOT.glob("*/README.md"), *ROOT.glob("results/**/*.md")]
+    broken = [f"{page.relative_to(ROOT)}: {target}" for page in pages for match in link.finditer(page.read_text())
+              for target in [match.group(1) or match.group(2)]
+              if not re.match(r"[a-z]+:", target) and not (page.parent / target).exists()]
+    assert not broken, broken
+
+
 @pytest.mark.any_models
 def test_the_quickest_models_run_first_when_none_is_named(mnist_dir, tmp_path):
     """Every model runs, in the order of the plan's estimates (timings of a few batches on this machine, so the
