@@ -14,7 +14,7 @@ from pathlib import Path
 PACKAGE = "models"
 
 # A record keeps its recipe's values itself, a target only judges runs and a search space only guides --tune: a file
-# that gains a named recipe or moves its bar keeps every record it has, as the file it stands.
+# that gains a named recipe or moves its bar keeps every record it has, as runs of the file as it stands.
 NOT_TRAINED = frozenset({"RECIPE", "RECIPES", "TARGET", "search_space"})
 
 
@@ -51,7 +51,7 @@ def _bound_name(alias: ast.alias) -> str:
 
 def _trained_code(tree: ast.Module) -> None:
     """Leaves what a run trains with: the NOT_TRAINED statements out, then the imports nothing left uses."""
-    tree.body = [node for node in tree.body if not (_defines(node) and _defines(node) <= NOT_TRAINED)]
+    tree.body = [node for node in tree.body if not ((names := _defines(node)) and names <= NOT_TRAINED)]
     used = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
     kept = []
     for node in tree.body:

@@ -304,9 +304,9 @@ def test_the_source_hash_follows_the_trained_code_not_notes_recipes_or_target(tm
                     + "from dataclasses import replace as change\n"
                     + "RECIPES['average'] = change(RECIPE, ema_decay=0.999)\n")
     assert models.source_hash("model5") == before  # a named recipe and another bar: the same network, trained alike
-    path.write_text(path.read_text().replace("width = 20", "width = 22"))
+    path.write_text(path.read_text().replace("width = 20", "width = 2 * 11"))  # another size: the cache's key
     assert models.source_hash("model5") != before
-    path.write_text(path.read_text().replace("width = 22", "width = 20"))
+    path.write_text(path.read_text().replace("width = 2 * 11", "width = 20"))
     assert models.source_hash("model5") == before
     (tmp_path / "models" / "blocks.py").write_text((ROOT / "models" / "blocks.py").read_text()
                                                    .replace("nn.ReLU()", "nn.ReLU(inplace=True)"))
