@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Callable
 
 import models
-from commandline import add_setting_flags, parse_seeds, recipe_overrides, run_settings
+from core.commandline import add_setting_flags, parse_seeds, recipe_overrides, run_settings
 from data.mnist import DataError, ensure_mnist
-from files import atomic_write_bytes
+from core.files import atomic_write_bytes
 from report.tables import results_table
-from settings import AT_MOST_CORES, ConfigError, ExperimentConfig, SGDRecipe, declared
-from stats import SCORES
+from core.settings import AT_MOST_CORES, ConfigError, ExperimentConfig, SGDRecipe, declared
+from core.stats import SCORES
 
 SEEDS = ["1"]  # --seeds when not given (--compare's own default is ten)
 
@@ -156,8 +156,8 @@ def print_table(records: list, out: Path | None = None) -> None:
 
 
 def train(args: argparse.Namespace) -> int:
-    from configs import config_for
-    from planning import run_experiments
+    from experiment.configs import config_for
+    from commands.planning import run_experiments
     from run_experiments import exit_code
 
     names = [models.canonical_name(n) for n in args.models] if args.models else models.available()
@@ -182,7 +182,7 @@ def train(args: argparse.Namespace) -> int:
 
 
 def resume_runs(args: argparse.Namespace) -> int:
-    from resuming import resumable_runs
+    from commands.resuming import resumable_runs
     from run_experiments import exit_code, run_experiment
 
     defaults = vars(build_parser().parse_args([]))
@@ -200,7 +200,7 @@ def resume_runs(args: argparse.Namespace) -> int:
 
 
 def run_tuning(args: argparse.Namespace) -> int:
-    import tune
+    from commands import tune
 
     if not args.models or len(args.models) != 1:
         raise ConfigError("--tune searches one model's recipe: give --models NAME")
@@ -213,7 +213,7 @@ def run_tuning(args: argparse.Namespace) -> int:
 
 
 def run_comparison(args: argparse.Namespace) -> int:
-    from comparing import DEFAULT_SEEDS, compare, make_sides
+    from commands.comparing import DEFAULT_SEEDS, compare, make_sides
 
     given = [flag for flag, value in (("--models", args.models), ("--tune", args.tune), ("--recipe", args.recipe_name))
              if value and value != models.DEFAULT_RECIPE]

@@ -1,6 +1,6 @@
 """Run experiments: an ExperimentConfig in, a RunRecord out (and on disk, in `<out>/<run-id>/`).
 
-    from configs import config_for
+    from experiment.configs import config_for
     from run_experiments import run_experiment
     record = run_experiment(config_for("model3", seed=1, recipe_overrides={"epochs": 2}, limit_train=2048))
 """
@@ -17,13 +17,13 @@ from typing import Callable, Iterator
 import torch
 
 import models
-from configs import teacher_config
+from experiment.configs import teacher_config
 from data.loaders import make_loaders, random_generators, stop_augmenting
 from data.mnist import ensure_mnist, resolve_data_dir
-from experiments import runs_of
-from provenance import describe_device, git_commit, library_versions, machine_description
-from records import EpochRecord, RunRecord, format_duration, load_record, plural, records_in
-from settings import ConfigError, ExperimentConfig, describe
+from experiment.definition import runs_of
+from experiment.provenance import describe_device, git_commit, library_versions, machine_description
+from core.records import EpochRecord, RunRecord, format_duration, load_record, plural, records_in
+from core.settings import ConfigError, ExperimentConfig, describe
 from training import Diverged, EpochMetrics, TrainingStep, evaluate, train_epoch
 from training.checkpoint import STATE_FILE, load_state, save_best, save_state
 from training.compiling import CompiledTraining
@@ -161,15 +161,15 @@ def new_run_dir(out: Path, model: str, seed: int) -> Path:
 
 
 def new_record(config: ExperimentConfig, model: torch.nn.Module, run_dir: Path) -> RunRecord:
-    geometry = layer_geometry(model)
-    return RunRecord(run_id=run_dir.name, model=config.model, model_hash=models.source_hash(config.model),
+    geometry, file = layer_geometry(model), models.entry(config.model)
+    return RunRecord(run_id=run_dir.name, model=config.model, model_hash=file.code_hash,
                      parameters=parameter_count(model),
                      receptive_field=geometry[-1].receptive_field, macs_per_image=sum(g.macs for g in geometry),
                      seed=config.seed, device=describe_device(torch.device(config.execution.device)),
                      machine=machine_description(), precision=config.execution.precision,
                      compiled=config.execution.compiled, config=config.to_json(), versions=library_versions(),
                      git_commit=git_commit(), started=datetime.now().isoformat(timespec="seconds"),
-                     target=models.get_target(config.model), split="validation" if config.validation else "test")
+                     target=file.target, split="validation" if config.validation else "test")
 
 
 class Pruned(Exception):

@@ -30,8 +30,8 @@ from typing import Callable
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from files import atomic_write_json  # noqa: E402  (no torch: the parent process only orchestrates)
-from records import load_record  # noqa: E402
+from core.files import atomic_write_json  # noqa: E402  (no torch: the parent process only orchestrates)
+from core.records import load_record  # noqa: E402
 
 PUBLISHED_EPOCHS = 3  # of the published pipeline's 15, timed and scaled: its epochs do the same work
 SEEDS, SEED_JOBS = "1-20", 10  # side by side in waves of ten: a wave that finishes counts even if the next cannot

@@ -30,8 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import models  # noqa: E402
 from data.loaders import TensorLoader, mnist_dataset, train_transform  # noqa: E402
 from data.mnist import ensure_mnist, resolve_data_dir  # noqa: E402
-from provenance import machine_description  # noqa: E402
-from configs import config_for  # noqa: E402
+from experiment.provenance import machine_description  # noqa: E402
+from experiment.configs import config_for  # noqa: E402
 from training.compiling import CompiledTraining, can_compile  # noqa: E402
 from training.dropout import use_fast_dropout  # noqa: E402
 from training.precision import Precision, native_bf16  # noqa: E402

@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader, Subset
 from torchvision import datasets, transforms
 
 from data.augment import augment_batches
-from settings import ExperimentConfig
+from core.settings import ExperimentConfig
 
 MEAN, STD = 0.1307, 0.3081
 TRAIN_IMAGES, TEST_IMAGES = 60_000, 10_000

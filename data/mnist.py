@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from files import atomic_write_bytes
+from core.files import atomic_write_bytes
 
 DEFAULT_DATA_DIR = "./data"
 DATA_DIR_ENV = "MNIST_DATA_DIR"

@@ -11,7 +11,7 @@ import functools
 
 import torch
 
-from models import canonical_name, get_target, model_file, named_recipes, network_class
+from models import entry
 from models.errors import ModelFileError, raised_in, shown_path
 from utils import CLASSES, IMAGE_SHAPE
 
@@ -46,18 +46,15 @@ def output_breach(output: object) -> str | None:
 @functools.cache
 def check_model(name: str) -> None:
     """The model file keeps the contract (see the module's docstring), or a ModelFileError says how it does not."""
-    name = canonical_name(name)
-    named_recipes(name)
-    get_target(name)
-    network = network_class(name)
+    model = entry(name)  # reading it checks its recipes and target
     images = torch.randn(CHECKED_IMAGES, *IMAGE_SHAPE, generator=torch.Generator().manual_seed(0))
     with torch.random.fork_rng(devices=[]):
         try:
-            model = network().eval()
+            network = model.network().eval()
             with torch.no_grad():
-                output = model(images)
+                output = network(images)
         except Exception as error:  # the user's own code: named with its line in the file
-            raise raised_in(name, model_file(name), error) from None
+            raise raised_in(model.name, model.path, error) from None
     breach = output_breach(output)
     if breach:
-        raise ModelFileError(f"{name}: {breach} ({shown_path(model_file(name))})")
+        raise ModelFileError(f"{model.name}: {breach} ({shown_path(model.path)})")

@@ -6,9 +6,12 @@ import traceback
 from pathlib import Path
 from types import TracebackType
 
-from settings import ConfigError
+from core.settings import ConfigError
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]  # paths are shown from here, as the user types them
+# Modules a model file once imported from, moved into folders by their job; a file written against them is told where.
+MOVED = {"settings": "core.settings", "records": "core.records", "stats": "core.stats", "files": "core.files",
+         "configs": "experiment.configs", "experiments": "experiment.definition"}
 
 
 class UnknownModelError(ConfigError):
@@ -44,6 +47,10 @@ def raised_in(name: str, path: Path, error: BaseException) -> ModelFileError:
     if isinstance(error, SyntaxError) and error.filename and Path(error.filename).resolve() == path.resolve():
         place = f"{shown_path(path)}, line {error.lineno}"
         message = f"SyntaxError: {error.msg}"
+    elif isinstance(error, ModuleNotFoundError) and error.name in MOVED:
+        place = where_in_file(error.__traceback__, path)
+        message = (f"no module {error.name!r}: it moved to {MOVED[error.name]}; a model file imports what it takes from "
+                   "the package from models.kit, e.g. `from models.kit import SGDRecipe, Target, setting`")
     else:
         place = where_in_file(error.__traceback__, path)
         first_line = (str(error).strip().splitlines() or [""])[0]

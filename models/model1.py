@@ -20,7 +20,7 @@ What its runs show:
 import torch.nn.functional as F
 from torch import nn
 
-from settings import SGDRecipe
+from models.kit import SGDRecipe
 
 RECIPE = SGDRecipe(epochs=15, batch_size=128, lr=0.01, momentum=0.9, step_size=15, gamma=0.1, augment=False)
 

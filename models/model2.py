@@ -21,8 +21,7 @@ What its runs show:
 import torch.nn.functional as F
 from torch import nn
 
-from records import Target
-from settings import SGDRecipe
+from models.kit import SGDRecipe, Target
 
 RECIPE = SGDRecipe(epochs=15, batch_size=128, lr=0.1, momentum=0.9, step_size=6, gamma=0.1, augment=True)
 TARGET = Target(99.40, hits=3, window=15)

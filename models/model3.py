@@ -22,9 +22,7 @@ from dataclasses import replace
 import torch.nn.functional as F
 from torch import nn
 
-from models.blocks import conv_bn_relu
-from records import Target
-from settings import SGDRecipe
+from models.kit import SGDRecipe, Target, conv_bn_relu
 
 # A recipe search's best rate and momentum (results/tuning/model3-tune, trial 15), more weight decay, and a
 # one-cycle schedule whose anneal ends before the three epochs the target reads.

@@ -23,10 +23,7 @@ from dataclasses import replace
 import torch.nn.functional as F
 from torch import nn
 
-from models.blocks import conv_bn_relu, separable_bn_relu
-from models.search_spaces import one_cycle_search_space
-from records import Target
-from settings import SGDRecipe
+from models.kit import SGDRecipe, Target, conv_bn_relu, one_cycle_search_space, separable_bn_relu
 
 # Model4's recipe as it is: only the network differs.
 RECIPE = SGDRecipe(epochs=15, batch_size=64, lr=0.8801502858461098, momentum=0.8285934066041577,

@@ -1,7 +1,7 @@
 """Search spaces that more than one model file gives `--tune` (a model file names its own as `search_space`)."""
 from typing import TYPE_CHECKING, Any
 
-from settings import Recipe
+from core.settings import Recipe
 
 if TYPE_CHECKING:
     import optuna

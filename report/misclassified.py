@@ -7,17 +7,19 @@ import torch
 import models
 from data.loaders import TensorLoader, mnist_dataset, test_transform
 from data.mnist import ensure_mnist, resolve_data_dir
-from files import atomic_write_bytes
+from core.files import atomic_write_bytes
 from report.tables import RecordedRun, ReportError
 
 MISCLASSIFIED_FILE = "misclassified.json"
 
 
-def misclassified(run: RecordedRun, data_dir: Path) -> list[dict]:
-    """The best checkpoint's wrong test predictions, as [{index, label, predicted}]."""
+def misclassified(run: RecordedRun, data_dir: str | Path | None) -> list[dict]:
+    """The best checkpoint's wrong test predictions, as [{index, label, predicted}]: kept beside the run once found."""
     saved = run.folder / MISCLASSIFIED_FILE
     if saved.exists():
         return json.loads(saved.read_text())
+    data_dir = resolve_data_dir(data_dir)
+    ensure_mnist(data_dir, log=lambda line: None)
     checkpoint = run.folder / "best.pt"
     if not checkpoint.exists():
         raise ReportError(f"{run.folder}: neither {MISCLASSIFIED_FILE} nor best.pt to find misclassified images")

@@ -13,11 +13,11 @@ import re
 from pathlib import Path
 
 import models
-from experiments import GONE, as_filed, named_recipe
-from files import atomic_write_bytes
+from experiment.definition import GONE, as_filed, named_recipe
+from core.files import atomic_write_bytes
 from report.plots import plot_comparison, plot_distribution, plot_group, plot_misclassified, plot_parameters
 from report.tables import RecordedRun, ReportError, by_group, load_runs, reproduce_command, results_table, summary_table
-from records import RECORD_FILE
+from core.records import RECORD_FILE
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results"
@@ -108,21 +108,23 @@ def provenance_line(runs: list[RecordedRun]) -> str:
             f"torch {', '.join(sorted({r.versions['torch'] for r in records}))}.")
 
 
-def misclassified_section(runs: list[RecordedRun], model: str, folder: Path,
-                          data_dir: Path | None) -> list[str]:
+def misclassified_section(runs: list[RecordedRun], model: str, folder: Path, data_dir: Path | None,
+                          draw: bool) -> list[str]:
     from report.misclassified import misclassified, test_images
 
     best = max(featured_runs(runs, model), key=lambda run: run.record.best_eval_acc or 0)
-    directory, images = test_images(data_dir)
-    wrong = misclassified(best, directory)
-    plot_misclassified(images, wrong, f"The {len(wrong)} test images {model} (seed {best.record.seed}, best epoch "
-                       f"{best.record.best_epoch}) gets wrong: true → predicted", folder / "misclassified.png")
+    wrong = misclassified(best, data_dir)
+    if draw:
+        _, images = test_images(data_dir)
+        plot_misclassified(images, wrong, f"The {len(wrong)} test images {model} (seed {best.record.seed}, best "
+                           f"epoch {best.record.best_epoch}) gets wrong: true → predicted", folder / "misclassified.png")
     return [f"The {len(wrong)} test images the best {model.capitalize()} checkpoint gets wrong (true → predicted):",
             "", "![Misclassified test images](misclassified.png)", ""]
 
 
-def results_page(runs: list[RecordedRun], folder: Path, data_dir: Path | None) -> str:
-    """The folder's full page: every run's row, reproduce commands, plots, each model's notes, the featured model."""
+def results_page(runs: list[RecordedRun], folder: Path, data_dir: Path | None, draw: bool = True) -> str:
+    """The folder's full page: every run's row, reproduce commands, plots, each model's notes, the featured model;
+    the pictures it shows are drawn only with `draw`."""
     records = [run.record for run in runs]
     featured = featured_model(folder)
     parts = [
@@ -157,7 +159,7 @@ def results_page(runs: list[RecordedRun], folder: Path, data_dir: Path | None) -
         if model == featured:
             parts += [f"<details><summary>{model.capitalize()}'s epoch-by-epoch log, best seed</summary>", "",
                       best_log(featured_runs(runs, model)), "", "</details>", ""]
-            parts += misclassified_section(runs, model, folder, data_dir)
+            parts += misclassified_section(runs, model, folder, data_dir, draw)
     return "\n".join(parts).rstrip() + "\n"
 
 
@@ -243,30 +245,41 @@ def write_plots(runs: list[RecordedRun], folder: Path) -> None:
     plot_distribution(plotted, folder / "distribution.png")
 
 
-def write_pages(folders: list[Path], readme: Path | None, data_dir: Path | None = None) -> Path:
-    """The results page and plots of these run folders into their common parent; README.md's summary too, when
-    `readme` is given. Returns the page's path."""
+def generated_pages(folders: list[Path], readme: Path | None, data_dir: Path | None = None,
+                    draw: bool = True) -> dict[Path, str]:
+    """The pages these run folders make, by path: the results page of their common parent, and README.md with its
+    summary when `readme` is given. With `draw`, the plots they show are written too; without, only the text is made
+    (what a test compares with the committed pages)."""
     runs = load_runs(folders)
     folder = Path(os.path.commonpath([Path(f).resolve().parent for f in folders]))
-    write_plots(runs, folder)
-    page = folder / PAGE_FILE
-    atomic_write_bytes(page, results_page(runs, folder, data_dir).encode())
+    if draw:
+        write_plots(runs, folder)
+    pages = {folder / PAGE_FILE: results_page(runs, folder, data_dir, draw)}
     if readme:
         filed = [run for run in runs if run.record.epochs and as_filed(run.record)]
-        if filed:
+        if filed and draw:
             plot_parameters(filed, folder / FRONTIER_PLOT)
         text = replace_section(readme.read_text(), summary_section(runs))
         featured = featured_model(folder)
         if featured and LOGS_START in text:
             text = replace_section(text, logs_section(runs, featured), LOGS_START, LOGS_END)
-        atomic_write_bytes(readme, text.encode())
-    return page
+        pages[readme] = text
+    return pages
+
+
+def write_pages(folders: list[Path], readme: Path | None, data_dir: Path | None = None) -> Path:
+    """The results page and plots of these run folders into their common parent; README.md's summary too, when
+    `readme` is given. Returns the page's path."""
+    pages = generated_pages(folders, readme, data_dir)
+    for path, text in pages.items():
+        atomic_write_bytes(path, text.encode())
+    return next(iter(pages))
 
 
 def write_results(folders: list[Path], data_dir: Path | None) -> int:
     """`--report`: study folders get their summary; run folders (default: results/*/) their results page."""
     from report.study import summarize
-    from studies import STUDY_FILE, load_study
+    from experiment.studies import STUDY_FILE, load_study
 
     studies = [f for f in folders if (f / STUDY_FILE).exists()]
     for study in studies:

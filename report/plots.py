@@ -4,8 +4,8 @@ import statistics
 import textwrap
 from pathlib import Path
 
-from files import atomic_write_bytes
-from records import RunRecord
+from core.files import atomic_write_bytes
+from core.records import RunRecord
 from report.tables import RecordedRun, by_group, split_name
 
 def pyplot():

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import optuna
 
-from files import atomic_write_bytes
+from core.files import atomic_write_bytes
 from report.plots import pyplot, save_figure
-from settings import Recipe, declared, format_value
-from studies import Study
+from core.settings import Recipe, declared, format_value
+from experiment.studies import Study
 
 
 def recipe_line(recipe: Recipe) -> str:
@@ -32,23 +32,28 @@ def best_trials_table(optuna_study: optuna.Study, top: int = 10) -> str:
     return "\n".join(lines)
 
 
-def save_plots(optuna_study: optuna.Study, folder: Path) -> list[str]:
+# Optuna's plots by file, each with the completed trials it needs.
+PLOTS = {"optimization-history.png": ("plot_optimization_history", 1),
+         "param-importances.png": ("plot_param_importances", 2),
+         "intermediate-values.png": ("plot_intermediate_values", 1)}
+
+
+def plot_names(optuna_study: optuna.Study) -> list[str]:
+    """The plots a study has trials enough for."""
+    complete = [t for t in optuna_study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    return [name for name, (_, needed) in PLOTS.items() if len(complete) >= needed]
+
+
+def save_plots(optuna_study: optuna.Study, folder: Path) -> None:
     """Optuna's optimization history and parameter importances, as PNGs beside the study."""
     pyplot()
     import optuna.visualization.matplotlib as plots
 
-    written = []
-    complete = [t for t in optuna_study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    for name, plot, needed in (("optimization-history.png", plots.plot_optimization_history, 1),
-                               ("param-importances.png", plots.plot_param_importances, 2),
-                               ("intermediate-values.png", plots.plot_intermediate_values, 1)):
-        if len(complete) >= needed:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # stable enough to draw
-                axis = plot(optuna_study)
-            save_figure(axis.figure, folder / name)
-            written.append(name)
-    return written
+    for name in plot_names(optuna_study):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # stable enough to draw
+            axis = getattr(plots, PLOTS[name][0])(optuna_study)
+        save_figure(axis.figure, folder / name)
 
 
 def split_text(study: Study) -> str:
@@ -57,9 +62,8 @@ def split_text(study: Study) -> str:
             + ("" if used == 60_000 else f" (a --limit-train {used} subset)"))
 
 
-def summarize(study: Study) -> str:
-    """The best trials, the best recipe as a line for the model file, and the plots; also written to study.md."""
-    optuna_study = study.read()
+def summary_page(study: Study, optuna_study: optuna.Study) -> str:
+    """study.md's text: the best trials, the best recipe as a line for the model file, and its plots."""
     states = [t.state.name.lower() for t in optuna_study.trials]
     counts = ", ".join(f"{states.count(s)} {s}" for s in dict.fromkeys(states))
     lines = [f"## Study {study.name}: {study.model}, {counts}", "",
@@ -72,7 +76,14 @@ def summarize(study: Study) -> str:
         best = max(complete, key=lambda t: t.value)
         lines += [f"Best: trial {best.number}, score {best.value:.3f}. For models/{study.model}.py:", "", "```python",
                   recipe_line(study.recipe.with_overrides(best.params)), "```", ""]
-    lines += [f"![{name}]({name})" for name in save_plots(optuna_study, study.folder)]
-    text = "\n".join(lines).rstrip() + "\n"
+    lines += [f"![{name}]({name})" for name in plot_names(optuna_study)]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def summarize(study: Study) -> str:
+    """The study's page and its plots, written beside it; returns the page."""
+    optuna_study = study.read()
+    text = summary_page(study, optuna_study)
+    save_plots(optuna_study, study.folder)
     atomic_write_bytes(study.folder / "study.md", text.encode())
     return text

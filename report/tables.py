@@ -1,5 +1,5 @@
 """The results tables: one row per run, the spread across seeds, and the summary: a row per experiment, labelled
-by experiments.py (the one definition of "the same experiment").
+by experiment/definition.py (the one definition of "the same experiment").
 
 Plain text from records; importing this loads no torch. Comparing a record with its model file today (the
 recipe it was run with, the network's size) imports that model file, and so torch, when first asked.
@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import models
-from commandline import command_line
-from experiments import GONE, as_filed, experiment_label, named_recipe, network_changed
-from records import RunRecord, Target, format_duration, load_record
-from settings import ConfigError, format_value
-from stats import wilson_interval
+from core.commandline import command_line
+from experiment.definition import GONE, as_filed, experiment_label, file_of, named_recipe, network_changed
+from core.records import RunRecord, Target, format_duration, load_record
+from core.settings import ConfigError, format_value
+from core.stats import wilson_interval
 
 
 class ReportError(ConfigError):
@@ -30,9 +30,8 @@ def load_runs(folders: list[Path]) -> list[RecordedRun]:
     runs = [RecordedRun(load_record(folder), Path(folder)) for folder in folders]
     if not runs:
         raise ReportError("no run records given")
-    order = models.available()
-    return sorted(runs, key=lambda run: (order.index(run.record.model) if run.record.model in order else len(order),
-                                         not as_filed(run.record), experiment_label(run.record), run.record.seed))
+    return sorted(runs, key=lambda run: (models.name_order(run.record.model), not as_filed(run.record),
+                                         experiment_label(run.record), run.record.seed))
 
 
 def by_group(runs: list[RecordedRun]) -> dict[str, list[RecordedRun]]:
@@ -192,12 +191,12 @@ def resolved_execution(record: RunRecord) -> list[str]:
 
 def reproduce_command(record: RunRecord) -> str:
     """The main.py command that repeats this run: its named recipe, what the run changed, and how it computed."""
-    if not models.loads(record.model):
+    file = file_of(record)
+    if file is None:
         return f"# {record.model} seed {record.seed}: {GONE}; commit {record.git_commit} has it"
-    if network_changed(record):
+    if network_changed(record, file):
         return (f"# {record.model} seed {record.seed}: its network ({record.parameters:,} parameters) has changed "
                 f"since; commit {record.git_commit} has it")
-    name, _ = named_recipe(record)
-    command = command_line(record.model, record.seed, record.config | {"recipe_name": name},
-                           models.get_recipe(record.model, name))
+    name, _ = named_recipe(record, file)
+    command = command_line(record.model, record.seed, record.config | {"recipe_name": name}, file.recipe(name))
     return " ".join([command, *resolved_execution(record)])

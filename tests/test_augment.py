@@ -10,7 +10,7 @@ from torchvision import datasets
 from data import loaders
 from data.augment import Draws, adjust_contrast, augment, color_jitter, rotate, rotation_grid
 from data.loaders import TensorLoader, make_loaders, normalize
-from provenance import machine_description
+from experiment.provenance import machine_description
 from tests.conftest import loader_config
 
 

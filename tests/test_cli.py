@@ -12,45 +12,44 @@ import torch
 import models
 
 from run_experiments import run_experiment
-from configs import config_for
-from tests.conftest import ROOT, loader_config, run_cli
+from experiment.configs import config_for
+from tests.conftest import ROOT, loader_config, main_cli
 from training import TrainingStep, evaluate, train_epoch
 from training.precision import Precision
 from data.loaders import make_loaders
 
 SMOKE = ["--models", "model3", "--epochs", "1", "--limit-train", "2048", "--limit-test", "1000"]
-TEST_LINE = re.compile(r"Test set: Average loss: \d+\.\d{4}, Accuracy: \d+/1000 \(\d+\.\d{2}%\)")
 
 
 def records(out):
     return [json.loads(path.read_text()) for path in sorted(out.glob("*/metrics.json"))]
 
 
-def test_smoke_run(mnist_dir, tmp_path):
-    done = run_cli("main.py", *SMOKE, "--data-dir", str(mnist_dir), "--out", str(tmp_path))
-    assert done.returncode == 0, done.stderr[-2000:]
+def test_smoke_run(finished_run):
+    """conftest's finished run, the one real `python main.py` process that trains: what a user sees in a pipe."""
+    done, run_dir = finished_run
     assert "Total params: 7,944" in done.stdout and "Receptive field at the output: 28x28" in done.stdout
     assert "Estimated time:" in done.stdout and "EPOCH: 0" in done.stdout
-    # the last of 2,048 / 64 batches: into a pipe, one line per epoch on stdout, no redraws
-    assert re.search(r"^Loss=\d+\.\d{4} Batch_id=31 Accuracy=\d+\.\d{2}", done.stdout, re.MULTILINE)
-    assert TEST_LINE.search(done.stdout)
+    # the last of 1,024 / 64 batches: into a pipe, one line per epoch on stdout, no redraws
+    assert re.search(r"^Loss=\d+\.\d{4} Batch_id=15 Accuracy=\d+\.\d{2}", done.stdout, re.MULTILINE)
+    test_line = re.compile(r"Test set: Average loss: \d+\.\d{4}, Accuracy: \d+/500 \(\d+\.\d{2}%\)")
+    assert test_line.search(done.stdout)
     # what differs from a full default run: the images it saw and the recipe's epochs
-    assert "| model3 (limit-train 2048, limit-test 1000, epochs=1) | 7,944 | 28 | 1 |" in done.stdout
-    assert re.search(r"Test accuracy ≥ 99.40% in 3 of the last 5: [01] of 1 epoch, target met: no", done.stdout)
-    [record] = records(tmp_path)
-    assert record["status"] == "completed" and len(record["epochs"]) == 1
-    assert record["parameters"] == 7944 and record["config"]["limit_train"] == 2048
+    assert "| model3 (limit-train 1024, limit-test 500, epochs=2) | 7,944 | 28 | 1 |" in done.stdout
+    assert re.search(r"Test accuracy ≥ 99.40% in 3 of the last 5: [012] of 2 epochs, target met: no", done.stdout)
+    [record] = records(run_dir.parent)
+    assert record["status"] == "completed" and len(record["epochs"]) == 2
+    assert record["parameters"] == 7944 and record["config"]["limit_train"] == 1024
     assert set(record["epochs"][0]) == {"epoch", "lr", "train_loss", "train_acc", "eval_loss", "eval_acc", "seconds"}
-    run_dir = next(tmp_path.glob("*-model3-seed1"))
     assert (run_dir / "best.pt").exists()
     log = (run_dir / "log.txt").read_text()
-    assert "EPOCH: 0" in log and TEST_LINE.search(log) and "Batch_id=31" in log and "\r" not in log
-    assert list(tmp_path.glob("summary-*.md"))
+    assert "EPOCH: 1" in log and test_line.search(log) and "Batch_id=15" in log and "\r" not in log
+    assert list(run_dir.parent.glob("summary-*.md"))
 
 
 def test_a_named_recipe_trains_as_named_and_its_record_says_so(mnist_dir, tmp_path):
     """--recipe published: the published Model3, StepLR at batch 128; the record names the recipe, the row too."""
-    done = run_cli("main.py", *SMOKE, "--recipe", "published", "--data-dir", str(mnist_dir), "--out", str(tmp_path))
+    done = main_cli(*SMOKE, "--recipe", "published", "--data-dir", str(mnist_dir), "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr[-2000:]
     assert "Training method: SGD + StepLR (per epoch)" in done.stdout and "(16 training batches per epoch)" in done.stdout
     assert "| model3 · published (limit-train 2048, limit-test 1000, epochs=1) | 7,944 |" in done.stdout
@@ -61,7 +60,7 @@ def test_a_named_recipe_trains_as_named_and_its_record_says_so(mnist_dir, tmp_pa
 
 
 def test_torchvision_loader_end_to_end(mnist_dir, tmp_path):
-    done = run_cli("main.py", "--models", "3", "--epochs", "1", "--limit-train", "512", "--limit-test", "200",
+    done = main_cli("--models", "3", "--epochs", "1", "--limit-train", "512", "--limit-test", "200",
                    "--loader", "torchvision", "--data-dir", str(mnist_dir), "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr[-2000:]
     [record] = records(tmp_path)
@@ -69,7 +68,7 @@ def test_torchvision_loader_end_to_end(mnist_dir, tmp_path):
 
 
 def test_jobs_run_each_seed_in_a_worker(mnist_dir, tmp_path):
-    done = run_cli("main.py", "--models", "model3", "--seeds", "1", "2", "--jobs", "2", "--epochs", "1",
+    done = main_cli("--models", "model3", "--seeds", "1", "2", "--jobs", "2", "--epochs", "1",
                    "--limit-train", "512", "--limit-test", "200", "--data-dir", str(mnist_dir), "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr[-2000:]
     assert sorted(r["seed"] for r in records(tmp_path)) == [1, 2]
@@ -86,6 +85,7 @@ def ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+@pytest.mark.slow  # a real process, killed
 @pytest.mark.parametrize("stop,started_in_background", [(signal.SIGINT, False), (signal.SIGTERM, False),
                                                         (signal.SIGINT, True)])
 def test_stopping_leaves_a_valid_interrupted_record(mnist_dir, tmp_path, stop, started_in_background):
@@ -108,6 +108,7 @@ def test_stopping_leaves_a_valid_interrupted_record(mnist_dir, tmp_path, stop, s
     assert "| model3 (limit-train 1024, limit-test 200, epochs=200) | 7,944 | 28 | 1 |" in stdout
 
 
+@pytest.mark.slow  # real processes, killed
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
 def test_stopping_the_parent_of_workers_stops_every_run_cleanly(mnist_dir, tmp_path, stop):
     """`kill` reaches the parent alone (a scheduler's, `timeout`'s): it stops its workers, and no traceback."""
@@ -129,7 +130,7 @@ def test_stopping_the_parent_of_workers_stops_every_run_cleanly(mnist_dir, tmp_p
 
 
 def test_divergence_fails_that_run_and_the_others_go_on(mnist_dir, tmp_path):
-    done = run_cli("main.py", "--models", "model3", "model2", "--epochs", "1", "--lr", "1e30",
+    done = main_cli("--models", "model3", "model2", "--epochs", "1", "--lr", "1e30",
                    "--limit-train", "512", "--limit-test", "200", "--data-dir", str(mnist_dir), "--out", str(tmp_path))
     assert done.returncode == 1
     found = {r["model"]: r for r in records(tmp_path)}
@@ -178,8 +179,9 @@ def test_divergence_fails_that_run_and_the_others_go_on(mnist_dir, tmp_path):
     (["--compare", "model3", "model4", "--records", "nowhere"], "--records nowhere: no such folder"),
     (["--compare", "model3", "model4", "--models", "model5"], "--compare names its two sides itself"),
 ])
-def test_bad_input_is_one_line_and_exit_2(flags, message):
-    done = run_cli("main.py", *flags)
+def test_bad_input_is_one_line_and_exit_2(flags, message, monkeypatch):
+    monkeypatch.chdir(ROOT)  # the paths above are the root's
+    done = main_cli(*flags)
     assert done.returncode == 2
     assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1
     assert done.stdout == ""
@@ -187,7 +189,7 @@ def test_bad_input_is_one_line_and_exit_2(flags, message):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
 def test_unavailable_device_is_one_line_and_exit_2():
-    done = run_cli("main.py", "--device", "cuda")
+    done = main_cli("--device", "cuda")
     assert done.returncode == 2 and "CUDA is not available" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
 

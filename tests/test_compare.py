@@ -1,20 +1,18 @@
 """--compare end to end on two tiny models: it trains what the sides lack, says which is ahead, writes the table, and
 a second identical command trains nothing."""
 import json
-import shutil
 import textwrap
 
 import pytest
 
-from tests.conftest import ROOT, run_cli
+from tests.conftest import main_cli
 
 TINY = textwrap.dedent('''
     """Model{n}: a tiny test network ({hidden} hidden units)."""
     import torch.nn.functional as F
     from torch import nn
 
-    from records import Target
-    from settings import SGDRecipe
+    from models.kit import SGDRecipe, Target
 
     RECIPE = SGDRecipe(epochs=2, batch_size=64, lr=0.05, momentum=0.9, step_size=1, gamma=0.5, augment=False)
     TARGET = Target(80.0, hits=1, window=2)
@@ -31,21 +29,18 @@ TINY = textwrap.dedent('''
     ''')
 
 
-@pytest.fixture(scope="module")
-def checkout(tmp_path_factory):
-    copy = tmp_path_factory.mktemp("checkout")
-    skip = shutil.ignore_patterns(".git", ".venv", "MNIST", "runs", "results", "__pycache__", "*.png", ".gpu")
-    shutil.copytree(ROOT, copy, ignore=skip, dirs_exist_ok=True)
-    (copy / "models" / "model7.py").write_text(TINY.format(n=7, hidden=2))
-    (copy / "models" / "model8.py").write_text(TINY.format(n=8, hidden=32))
-    return copy
+@pytest.fixture
+def tiny_models(user_models):
+    """A user's two tiny models: model7 (2 hidden units) and model8 (32)."""
+    user_models("model7", TINY.format(n=7, hidden=2))
+    user_models("model8", TINY.format(n=8, hidden=32))
 
 
-def test_compare_trains_what_is_missing_then_reuses_it(checkout, mnist_dir, tmp_path):
+def test_compare_trains_what_is_missing_then_reuses_it(tiny_models, mnist_dir, tmp_path):
     def compare():
-        return run_cli("main.py", "--compare", "model7", "model8", "--seeds", "1-5", "--limit-train", "600",
-                       "--limit-test", "300", "--device", "cpu", "--compile", "off", "--data-dir", str(mnist_dir),
-                       "--out", str(tmp_path), cwd=checkout)
+        return main_cli("--compare", "model7", "model8", "--seeds", "1-5", "--limit-train", "600",
+                        "--limit-test", "300", "--device", "cpu", "--compile", "off", "--data-dir", str(mnist_dir),
+                        "--out", str(tmp_path))
 
     first = compare()
     assert first.returncode == 0, first.stderr[-2000:]
@@ -69,13 +64,13 @@ def test_compare_trains_what_is_missing_then_reuses_it(checkout, mnist_dir, tmp_
     assert "5 reused, 0 trained" in second.stdout
 
 
-def test_a_changed_setting_trains_only_that_side(checkout, mnist_dir, tmp_path):
+def test_a_changed_setting_trains_only_that_side(tiny_models, mnist_dir, tmp_path):
     """B with --set: A's runs of the file's recipe count, B's changed recipe is trained."""
     base = ["--limit-train", "600", "--limit-test", "300", "--device", "cpu", "--compile", "off",
             "--data-dir", str(mnist_dir), "--out", str(tmp_path), "--seeds", "1-5"]
-    trained = run_cli("main.py", "--models", "model8", "--validation", *base, cwd=checkout)
+    trained = main_cli("--models", "model8", "--validation", *base)
     assert trained.returncode == 0, trained.stderr[-2000:]
-    done = run_cli("main.py", "--compare", "model8", "model8", "--set", "lr=0.01", *base, cwd=checkout)
+    done = main_cli("--compare", "model8", "model8", "--set", "lr=0.01", *base)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "B = model8 (lr=0.01)" in done.stdout and "A has 5, B has 0 already, 5 runs to train." in done.stdout
     assert "  B: model8's default recipe with lr=0.01 (recipe flags and --set change B only): epochs=2 " in done.stdout
@@ -83,8 +78,7 @@ def test_a_changed_setting_trains_only_that_side(checkout, mnist_dir, tmp_path):
 
 def test_too_few_epochs_for_the_targets_statistic_is_one_line_before_training(tmp_path):
     """Model3's target reads the last 5 epochs: --epochs 2 on B is refused, naming the fix, and nothing trains."""
-    done = run_cli("main.py", "--compare", "model3", "model4", "--seeds", "1-5", "--epochs", "2", "--out",
-                   str(tmp_path))
+    done = main_cli("--compare", "model3", "model4", "--seeds", "1-5", "--epochs", "2", "--out", str(tmp_path))
     assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
     assert ("B = model4 (epochs=2) trains 2 epochs: give --epochs 5 or more (recipe flags change B only)"
             in done.stderr)

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from tests.conftest import run_cli, small_model3_run
+from tests.conftest import main_cli, small_model3_run
 from training import compiling
 from training.compiling import CompiledTraining
 from training.dropout import Dropout, hashed_keep_mask, use_fast_dropout
@@ -42,6 +42,7 @@ class Twice(nn.Module):
         return torch.stack([self.dropout(x), self.dropout(x)])
 
 
+@pytest.mark.slow  # a cold compile
 @needs_compiler
 def test_compiled_dropout_drops_scales_differs_per_call_and_follows_the_seed():
     model = Twice()
@@ -70,11 +71,12 @@ def test_auto_compiles_long_runs_only_and_on_without_a_compiler_is_one_line(tmp_
     assert compiling.should_compile("auto", CPU, steps=compiling.AUTO_MIN_STEPS) == compiling.can_compile(CPU)
     monkeypatch.setenv("CXX", str(tmp_path / "no-such-compiler"))
     assert not compiling.can_compile(CPU)
-    done = run_cli("main.py", "--models", "model3", "--device", "cpu", "--compile", "on", "--out", str(tmp_path))
+    done = main_cli("--models", "model3", "--device", "cpu", "--compile", "on", "--out", str(tmp_path))
     assert done.returncode == 2 and "--compile on needs a C++ compiler" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and not list(tmp_path.glob("*/metrics.json"))
 
 
+@pytest.mark.slow  # a cold compile
 @needs_compiler
 def test_a_compiled_run_trains_and_is_recorded_and_reported_as_compiled(mnist_dir, tmp_path):
     done, record = small_model3_run(mnist_dir, tmp_path, "--compile", "on")

@@ -7,16 +7,16 @@ import torch
 from torch import nn
 
 import models
-from configs import config_for, teacher_config
-from planning import run_experiments
+from experiment.configs import config_for, teacher_config
+from commands.planning import run_experiments
 from run_experiments import finished_teacher, run_experiment
-from settings import ConfigError
+from core.settings import ConfigError
 from training.checkpoint import save_best, save_state
 from training.distillation import Teacher, load_final_weights, softened_loss
 from training.loops import TrainingStep
 from training.optim import exponential_average, recompute_statistics, sgd
 from training.precision import Precision
-from tests.conftest import run_cli
+from tests.conftest import main_cli
 
 CPU = torch.device("cpu")
 SMALL = {"device": "cpu", "compile": "off", "limit_train": 256, "limit_test": 100, "progress": False}
@@ -85,7 +85,7 @@ def test_a_teacher_is_named_as_a_model_and_recipe_and_checked_before_training(tm
                          ("model4:fancy", "--teacher model4:fancy: model4 has no recipe 'fancy'")):
         with pytest.raises(ConfigError, match=message):
             config_for("model5", 1, {"teacher": bad}, **SMALL)
-    done = run_cli("main.py", "--models", "model5", "--teacher", "resnet", "--out", str(tmp_path / "none"))
+    done = main_cli("--models", "model5", "--teacher", "resnet", "--out", str(tmp_path / "none"))
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and "--teacher resnet: unknown model" in done.stderr
 
 

@@ -5,9 +5,12 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import ROOT
 
 
+@pytest.mark.slow  # every stage's processes, one run past its limit
 def test_the_gpu_script_runs_every_stage_records_each_and_passes_over_one_that_times_out(tmp_path, mnist_dir):
     out = tmp_path / "out"
     done = subprocess.run([sys.executable, "benchmarks/gpu.py", str(out), "--dry-run", "--limit", "default=1"],

@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 import models
-from configs import config_for
-from settings import ConfigError
+from experiment.configs import config_for
+from core.settings import ConfigError
 from training import TrainingStep, evaluate, train_epoch
 import training.graphs
 from main import main
@@ -184,7 +184,7 @@ def test_a_capture_that_fails_leaves_the_run_to_train_eagerly_and_says_so(tmp_pa
 
 
 def test_a_capture_that_fails_under_cuda_graph_on_is_one_line_and_exit_2(tmp_path, mnist_dir, monkeypatch, capsys):
-    import configs
+    from experiment import configs
 
     monkeypatch.setattr(training.graphs, "CudaGraph", FailingGraph)
     monkeypatch.setattr(configs, "should_graph", lambda setting, *args: True)  # as on a GPU

@@ -5,10 +5,10 @@ import pytest
 import torch
 
 import models
-from configs import config_for
+from experiment.configs import config_for
 from data.loaders import make_loaders
 from run_experiments import run_experiment
-from settings import SGDRecipe
+from core.settings import SGDRecipe
 from training import evaluate
 from training.loops import training_loss
 from training.checkpoint import load_state

@@ -7,10 +7,10 @@ import torch
 
 import models
 from report.tables import load_runs
-from settings import recorded_values
-from configs import config_for
-from settings import declared
-from tests.conftest import PUBLISHED_MODELS, ROOT, run_cli
+from core.settings import recorded_values
+from experiment.configs import config_for
+from core.settings import declared
+from tests.conftest import PUBLISHED_MODELS, ROOT
 from utils import layer_geometry, parameter_count, torchsummary_table
 
 PUBLISHED_MODEL3_TABLE = """
@@ -207,16 +207,15 @@ def test_model3_recipe_is_the_searched_one_and_the_published_one_is_kept():
 
 
 @pytest.mark.any_models
-def test_a_new_model_file_is_discovered_with_no_other_edit(tmp_path):
-    for item in ("models", "utils.py", "settings.py", "records.py", "files.py"):
-        source = ROOT / item
-        (shutil.copytree if source.is_dir() else shutil.copy)(source, tmp_path / item)
-    number = int(models.available()[-1][5:]) + 1  # after the files there are, a user's included
-    (tmp_path / "models" / f"model{number}.py").write_text(textwrap.dedent(f"""
+def test_a_new_model_file_is_discovered_with_no_other_edit(user_models):
+    before = models.available()
+    number = int(before[-1][5:]) + 1  # after the files there are, a user's included
+    user_models(f"model{number}", textwrap.dedent(f"""
         '''Model{number} - a test model. Target: none. Recipe: tiny.'''
         import torch.nn.functional as F
         from torch import nn
-        from settings import SGDRecipe
+
+        from models.kit import SGDRecipe
 
         RECIPE = SGDRecipe(epochs=1, batch_size=8, lr=0.1, momentum=0.0, step_size=1, gamma=1.0, augment=False)
 
@@ -228,11 +227,9 @@ def test_a_new_model_file_is_discovered_with_no_other_edit(tmp_path):
             def forward(self, x):
                 return F.log_softmax(self.fc(x.flatten(1)), dim=1)
         """))
-    probe = ("import models; print(models.available()); "
-             f"print(type(models.get_model({number})).__name__, models.get_recipe('model{number}').batch_size)")
-    done = run_cli("-c", probe, cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split("\n")[:2] == [str(models.available() + [f"model{number}"]), f"Model{number} 8"]
+    assert models.available() == before + [f"model{number}"]
+    assert type(models.get_model(number)).__name__ == f"Model{number}"
+    assert models.get_recipe(f"model{number}").batch_size == 8
 
 
 @pytest.mark.publication

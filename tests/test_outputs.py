@@ -1,26 +1,16 @@
 """What a run leaves for others: files as the user's umask says, live curves TensorBoard reads, and console output
 that reads well in a pipe or a file."""
-import os
 import stat
-import subprocess
-import sys
 
 import pytest
 
-from records import load_record
-from tests.conftest import ROOT
+from core.records import load_record
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory, mnist_dir):
-    """A two-epoch run under umask 022, its output a pipe (not a terminal), then its table: (stdout, run folder)."""
-    out = tmp_path_factory.mktemp("runs")
-    done = subprocess.run([sys.executable, "main.py", "--models", "model3", "--epochs", "2", "--limit-train", "1024",
-                           "--limit-test", "500", "--device", "cpu", "--data-dir", str(mnist_dir), "--out", str(out)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300, preexec_fn=lambda: os.umask(0o022))
-    assert done.returncode == 0, done.stderr[-2000:]
-    [folder] = [path.parent for path in out.glob("*/metrics.json")]
-    return done, folder
+@pytest.fixture
+def run(finished_run):
+    """conftest's finished run: two epochs under umask 022, its output a pipe. (its process, its run folder)"""
+    return finished_run
 
 
 def test_files_get_the_mode_the_umask_gives(run):

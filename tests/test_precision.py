@@ -3,14 +3,14 @@
 import pytest
 import torch
 
-from tests.conftest import run_cli, small_model3_run
+from tests.conftest import main_cli, small_model3_run
 from training.precision import Precision, resolve_precision
 
 
 def test_fp16_needs_cuda_and_is_one_line(tmp_path):
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
-    done = run_cli("main.py", "--models", "model3", "--precision", "fp16", "--out", str(tmp_path))
+    done = main_cli("--models", "model3", "--precision", "fp16", "--out", str(tmp_path))
     assert done.returncode == 2 and "--precision fp16 needs CUDA" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
 

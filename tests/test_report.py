@@ -5,28 +5,13 @@ import pytest
 
 import models
 
-from configs import config_for
+from experiment.configs import config_for
 from main import main
-from experiments import as_filed, current_network, experiment_label
-from records import EpochRecord, RunRecord, Target, load_record
+from experiment.definition import current_network, experiment_label
+from core.records import EpochRecord, RunRecord, Target, load_record
 from report.pages import SUMMARY_END, SUMMARY_START, write_pages
 from report.plots import column_label
 from report.tables import load_runs, reproduce_command, results_table, summary_table
-from tests.conftest import ROOT
-
-RESULTS = sorted(path.parent for path in (ROOT / "results").glob("*/metrics.json"))
-
-
-@pytest.mark.publication
-@pytest.mark.skipif(not RESULTS, reason="no published results yet")
-def test_readme_and_results_page_are_what_the_report_makes_from_results():
-    records = [run.record for run in load_runs(RESULTS)]
-    summary = (ROOT / "README.md").read_text().split(SUMMARY_START, 1)[1].split(SUMMARY_END, 1)[0]
-    assert summary_table([r for r in records if as_filed(r)]) in summary
-    page = (ROOT / "results" / "README.md").read_text()
-    assert results_table(records, with_run_ids=True) in page
-    for record in records:
-        assert reproduce_command(record) in page
 
 
 def fake_run(folder, model, seed, accuracies, status="completed", planned=None, target=Target(99.40, 3, 5),
@@ -148,12 +133,12 @@ def test_validation_runs_changed_networks_and_retired_models_are_their_own_rows(
                fake_run(tmp_path / "older", "model4", 1, full, validation=True, parameters=4720),
                fake_run(tmp_path / "pool-moved", "model4", 1, full, validation=True,
                         macs=2 * current_network("model4")[1]),
-               fake_run(tmp_path / "retired", "model9", 1, full, validation=True, parameters=3712)]
+               fake_run(tmp_path / "retired", "model6-retired", 1, full, validation=True, parameters=3712)]
     names = [experiment_label(load_runs([folder])[0].record) for folder in folders]
     assert names == ["model4", "model4 (validation)", "model4 (validation, 4,720 parameters at abc)",
-                     "model4 (validation, 4,612 parameters at abc)", "model9 (validation, not in models/ now)"]
+                     "model4 (validation, 4,612 parameters at abc)", "model6-retired (validation, not in models/ now)"]
     section = write_pages(folders, None, mnist_dir).read_text()
-    assert "# model9 seed 1: not in models/ now; commit abc has it" in section
+    assert "# model6-retired seed 1: not in models/ now; commit abc has it" in section
     assert "# model4 seed 1: its network (4,720 parameters) has changed since; commit abc has it" in section
 
 
@@ -206,7 +191,7 @@ def test_settings_a_runs_schedule_does_not_read_neither_split_rows_nor_enter_its
 def test_runs_that_ran_otherwise_are_their_own_labelled_rows_and_never_stand_for_each_other(tmp_path):
     """A smoke run on 256 images, a bf16 run and full fp32 runs of one recipe are three experiments: three rows, each
     naming what differs from a default run; and --compare reuses a record only for its own experiment."""
-    from experiments import is_seed_of
+    from experiment.definition import is_seed_of
 
     full = [99.0] * 10 + [99.41, 99.42, 99.40, 99.44, 99.45]
     folders = [fake_run(tmp_path / f"full{seed}", "model3", seed, full) for seed in (1, 2)]

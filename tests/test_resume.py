@@ -9,12 +9,12 @@ import time
 import pytest
 import torch
 
-import files
+from core import files
 import training.checkpoint
-from records import load_record
+from core.records import load_record
 from run_experiments import run_experiment
-from configs import config_for
-from tests.conftest import ROOT, run_cli
+from experiment.configs import config_for
+from tests.conftest import ROOT, main_cli, run_cli
 
 RUN = ["--models", "model3", "--epochs", "4", "--limit-train", "4096", "--limit-test", "500"]
 
@@ -23,6 +23,35 @@ def metrics(folder):
     return [(e.epoch, e.lr, e.train_loss, e.train_acc, e.eval_loss, e.eval_acc) for e in load_record(folder).epochs]
 
 
+METHODS = {"weights": {}, "averaged weights": {"ema_decay": 0.9},
+           "one-cycle, held after epoch 3": {"schedule": "one-cycle", "cycle_epochs": 3}}
+
+
+def stop_after_two_epochs(record) -> None:
+    if len(record.epochs) == 2:
+        raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("method", METHODS.values(), ids=METHODS.keys())
+def test_a_stopped_run_resumes_to_the_same_metrics(mnist_dir, tmp_path, method):
+    """In this process: a run stopped after its second epoch, resumed, gives the metrics of one never stopped (the
+    slow tier kills a real process mid-epoch)."""
+    def config(out):
+        return config_for("model3", recipe_overrides={"epochs": 4} | method, limit_train=512, limit_test=200,
+                          device="cpu", data_dir=str(mnist_dir), out=str(out), progress=False)
+
+    stopped = run_experiment(config(tmp_path / "stopped"), quiet=True, on_epoch=stop_after_two_epochs)
+    assert stopped.status == "interrupted" and len(stopped.epochs) == 2
+    [folder] = [p.parent for p in (tmp_path / "stopped").glob("*/metrics.json")]
+    resumed = main_cli("--resume", str(folder), "--data-dir", str(mnist_dir))
+    assert resumed.returncode == 0 and "Resumed after epoch" in resumed.stdout, resumed.stderr[-2000:]
+    whole = run_experiment(config(tmp_path / "whole"), quiet=True)
+    [whole_folder] = [p.parent for p in (tmp_path / "whole").glob("*/metrics.json")]
+    assert load_record(folder).status == whole.status == "completed"
+    assert metrics(folder) == metrics(whole_folder) and len(metrics(folder)) == 4
+
+
+@pytest.mark.slow  # a real process, killed mid-epoch
 @pytest.mark.parametrize("method", [[], ["--ema-decay", "0.9"], ["--schedule", "one-cycle", "--cycle-epochs", "3"]],
                          ids=["weights", "averaged weights", "one-cycle, held after epoch 3"])
 def test_a_run_killed_mid_epoch_resumes_to_the_same_metrics(mnist_dir, tmp_path, method):
@@ -97,7 +126,7 @@ def test_resume_refuses_in_one_line(mnist_dir, tmp_path):
     completed = run_experiment(config, quiet=True)
     folder = next((tmp_path / "runs").glob("*"))
     before = (folder / "metrics.json").read_text()
-    done = run_cli("main.py", "--resume", str(folder))
+    done = main_cli("--resume", str(folder))
     assert done.returncode == 0 and "completed (1 of 1 epoch); left alone" in done.stdout
     assert (folder / "metrics.json").read_text() == before and completed.status == "completed"
 
@@ -107,7 +136,7 @@ def test_resume_refuses_in_one_line(mnist_dir, tmp_path):
     for flags, message in [([str(stateless)], "no saved state to resume from (state.pt is missing)"),
                            ([str(folder), "--lr", "0.1"], "--lr cannot change it"),
                            ([str(tmp_path)], "not a readable run record")]:
-        done = run_cli("main.py", "--resume", *flags)
+        done = main_cli("--resume", *flags)
         assert done.returncode == 2 and message in done.stderr, done.stderr
         assert len(done.stderr.strip().splitlines()) == 1
 
@@ -120,7 +149,7 @@ def test_a_damaged_state_is_one_line(mnist_dir, tmp_path, damage):
     folder = next(tmp_path.glob("*"))
     (folder / "state.pt").write_bytes(damage)
     (folder / "metrics.json").write_text((folder / "metrics.json").read_text().replace('"completed"', '"interrupted"'))
-    done = run_cli("main.py", "--resume", str(folder))
+    done = main_cli("--resume", str(folder))
     assert done.returncode == 2 and "cannot load the saved state" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
 
@@ -146,6 +175,6 @@ def test_a_state_that_would_run_code_is_refused_and_runs_nothing(mnist_dir, tmp_
     state["epoch"] = Planted(payload)
     torch.save(state, folder / "state.pt")
     (folder / "metrics.json").write_text((folder / "metrics.json").read_text().replace('"completed"', '"interrupted"'))
-    done = run_cli("main.py", "--resume", str(folder), "--data-dir", str(mnist_dir))
+    done = main_cli("--resume", str(folder), "--data-dir", str(mnist_dir))
     assert done.returncode == 2 and "refused: loading it would run code it names (io.open)" in done.stderr, done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and not payload.exists()

@@ -1,11 +1,11 @@
 """Results over seeds: seed ranges, the Wilson interval, the robust scores, and the tables that show them."""
 import pytest
 
-from commandline import parse_seeds
-from records import Target
+from core.commandline import parse_seeds
+from core.records import Target
 from report.tables import load_runs, results_table, summary_table
-from settings import ConfigError
-from stats import SCORES, permutation_p_value, wilson_interval
+from core.settings import ConfigError
+from core.stats import SCORES, permutation_p_value, wilson_interval
 from tests.test_report import fake_run
 
 
@@ -59,14 +59,14 @@ def test_a_report_over_seeds_gives_the_rate_its_interval_and_the_worst_seed(tmp_
 
 
 def test_t_quantiles_are_the_tables():
-    from stats import t_quantile
+    from core.stats import t_quantile
 
     for df, expected in [(1, 12.706), (9, 2.262), (18, 2.101), (1000, 1.962)]:
         assert abs(t_quantile(0.975, df) - expected) < 1e-3
 
 
 def test_the_exact_permutation_test_counts_every_relabelling():
-    from stats import difference
+    from core.stats import difference
 
     diff = difference([1.0, 2.0, 3.0], [4.0, 5.0, 6.0])
     # of the 20 ways to split six values in three and three, only the observed split and its mirror are this far apart
@@ -75,8 +75,8 @@ def test_the_exact_permutation_test_counts_every_relabelling():
 
 
 def test_verdicts_name_the_side_ahead_or_the_seeds_needed():
-    from comparing import verdict
-    from stats import difference
+    from commands.comparing import verdict
+    from core.stats import difference
 
     a, b = [99.30, 99.31, 99.29, 99.32, 99.30, 99.28], [99.36, 99.38, 99.35, 99.37, 99.39, 99.36]
     assert verdict(difference(a, b), a, b).startswith("B is ahead by 0.068 points (95% interval")

@@ -11,18 +11,30 @@ import pytest
 
 import models
 from report.pages import LOGS_END, LOGS_START, SUMMARY_END, SUMMARY_START
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT, main_cli
 
-PACKAGE_DIRS = ("models", "training", "data", "report")
+# The root keeps the design's names; every other module lives in a folder named for its job.
+ROOT_MODULES = {"main", "run_experiments", "utils"}
+NOT_IMPORTED = {"tests", "benchmarks"}  # they use the package; the package never imports them
+
+
+def package_folders() -> list[str]:
+    return sorted(path.parent.name for path in ROOT.glob("*/__init__.py") if path.parent.name not in NOT_IMPORTED)
 
 
 def module_files() -> dict[str, Path]:
-    """The package's modules by dotted name (tests and benchmarks are not imported by it)."""
+    """The package's modules by dotted name: the root's and those of each folder with an __init__.py."""
     files = {path.stem: path for path in ROOT.glob("*.py")}
-    for folder in PACKAGE_DIRS:
+    for folder in package_folders():
         for path in (ROOT / folder).glob("*.py"):
             files[folder if path.stem == "__init__" else f"{folder}.{path.stem}"] = path
     return files
+
+
+def test_the_root_holds_the_designs_names_and_folders_by_job():
+    assert {path.stem for path in ROOT.glob("*.py")} == ROOT_MODULES
+    assert not [path for path in ROOT.glob("*/*.py") if path.parent.name not in NOT_IMPORTED
+                and not (path.parent / "__init__.py").exists()], "a folder of modules without an __init__.py"
 
 
 def imports_of(path: Path, known: set[str]) -> set[str]:
@@ -65,17 +77,17 @@ def test_no_import_circles():
 
     for name in sorted(graph):
         visit(name)
-    assert "settings" in graph and graph["run_experiments"] and not cycles, cycles
+    assert "core.settings" in graph and graph["run_experiments"] and not cycles, cycles
 
 
-# The package's layers, lowest first: a module imports from its own layer and those below, never from one above.
+# The package's layers, lowest first, as folders (and the root's modules): a module imports from its own layer and
+# those below, never from one above. The README's Layout lists them in this order.
 LAYERS = [
-    {"settings", "files", "stats", "records", "provenance", "utils", "parallel", "commandline"},
+    {"core", "utils"},
     {"data", "models", "training"},
-    {"configs", "studies", "report", "experiments"},
-    {"run_experiments", "resuming"},
-    {"planning"},
-    {"comparing", "tune"},
+    {"experiment", "report"},
+    {"run_experiments"},
+    {"commands"},
     {"main"},
 ]
 
@@ -89,14 +101,15 @@ def test_no_module_imports_from_a_layer_above_its_own():
     files = module_files()
     upward = [(name, other) for name, path in files.items() for other in imports_of(path, set(files))
               if layer_of(other) > layer_of(name)]
+    assert set().union(*LAYERS) == set(package_folders()) | ROOT_MODULES
     assert {layer_of(name) for name in files} == set(range(len(LAYERS))) and not upward, upward
 
 
 def test_report_and_compare_share_one_definition_of_the_same_experiment():
     files = module_files()
-    for user in ("comparing", "report.tables"):
-        assert "experiments" in imports_of(files[user], set(files)), user
-    defined = {node.name for user in ("comparing", "report.tables", "report.pages")
+    for user in ("commands.comparing", "report.tables"):
+        assert "experiment.definition" in imports_of(files[user], set(files)), user
+    defined = {node.name for user in ("commands.comparing", "report.tables", "report.pages")
                for node in ast.walk(ast.parse(files[user].read_text())) if isinstance(node, ast.FunctionDef)}
     assert not defined & {"ran_as", "group_name", "experiment_label", "is_seed_of", "network_changed"}, defined
 
@@ -109,7 +122,7 @@ def test_the_walk_finds_a_circle(tmp_path):
 
 
 def test_settings_records_and_results_tables_import_no_torch():
-    code = ("import sys; import settings, records, commandline, report.tables, models; "
+    code = ("import sys; import core.settings, core.records, core.commandline, report.tables, models; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision', 'numpy')))")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
@@ -119,23 +132,53 @@ def test_settings_records_and_results_tables_import_no_torch():
 GENERATED = re.compile(r"by `(python main\.py --report[^`]*)`")
 
 
-def generated_pages() -> list[Path]:
+def generated_pages_in_repository() -> list[Path]:
     pages = [ROOT / "README.md", *ROOT.glob("results/**/README.md"), *ROOT.glob("results/**/study.md")]
     return [page for page in pages if GENERATED.search(page.read_text())]
 
 
+def folders_of(command: str) -> list[Path]:
+    """The run folders a page's `python main.py --report [GLOB]` reads, as the shell in the root expands them."""
+    words = command.split()[3:]
+    if not words:
+        return sorted(path.parent for path in (ROOT / "results").glob("*/metrics.json"))
+    return sorted(path for word in words for path in ROOT.glob(word) if path.is_dir())
+
+
 @pytest.mark.publication
-def test_every_generated_page_regenerates_as_written(tmp_path, mnist_dir):
-    """Each page's own command, typed in a copy of the repository, gives the page back unchanged."""
-    copy = tmp_path / "repo"
-    shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns(".git", ".venv", "runs", "MNIST", "__pycache__",
-                                                              ".pytest_cache", ".gpu"))
-    pages = generated_pages()
+def test_every_generated_page_is_what_its_command_makes(mnist_dir, monkeypatch):
+    """Each generated page is the text its own command makes from the committed records, made in this process without
+    drawing its pictures (the slow tier types every command in a copy, pictures included)."""
+    from experiment.studies import load_study
+    from report.pages import RESULTS, generated_pages
+    from report.study import summary_page
+
+    monkeypatch.chdir(ROOT)  # a study's page names its folder as typed in the root
+    pages = generated_pages_in_repository()
     assert {"README.md", "results/README.md"} <= {page.relative_to(ROOT).as_posix() for page in pages}
     logs = (ROOT / "README.md").read_text().split(LOGS_START, 1)[1].split(LOGS_END, 1)[0]
     assert "## Logs" in logs and "Total params: 7,944" in logs and logs.count("EPOCH: ") == 15
     assert "--recipe published" in logs and logs.count("Batch_id=468") == 15  # batch 128: 469 batches
     for page in pages:
+        command = GENERATED.search(page.read_text()).group(1)
+        if page.name == "study.md":
+            study = load_study(Path(command.split()[3]))
+            made = summary_page(study, study.read())
+        else:
+            folders = folders_of(command)
+            readme = ROOT / "README.md" if folders[0].parent == RESULTS else None
+            made = generated_pages(folders, readme, mnist_dir, draw=False)[page]
+        assert made == page.read_text(), f"{page.relative_to(ROOT)}: `{command}` makes another page"
+
+
+@pytest.mark.slow
+@pytest.mark.publication
+def test_every_generated_page_regenerates_as_written(tmp_path, mnist_dir):
+    """Each page's own command, typed in a copy of the repository, gives the page back unchanged, pictures drawn."""
+    copy = tmp_path / "repo"
+    shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns(".git", ".venv", "runs", "MNIST", "__pycache__",
+                                                              ".pytest_cache", ".gpu"))
+    for page in generated_pages_in_repository():
         copied = copy / page.relative_to(ROOT)
         text = copied.read_text()
         if SUMMARY_START in text:  # README.md: only its Results and Logs sections are generated
@@ -166,8 +209,8 @@ def test_every_relative_link_in_a_page_finds_its_file():
 def test_the_quickest_models_run_first_when_none_is_named(mnist_dir, tmp_path):
     """Every model runs, in the order of the plan's estimates (timings of a few batches on this machine, so the
     test checks the order against the printed estimates, not against which model should be slowest)."""
-    done = run_cli("main.py", "--epochs", "1", "--limit-train", "128", "--limit-test", "100", "--device", "cpu",
-                   "--data-dir", str(mnist_dir), "--out", str(tmp_path), timeout=600)
+    done = main_cli("--epochs", "1", "--limit-train", "128", "--limit-test", "100", "--device", "cpu",
+                    "--data-dir", str(mnist_dir), "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr[-2000:]
     plan = done.stdout.split(f"Plan: {len(models.available())} runs, quickest first", 1)[1].split("total:", 1)[0]
     planned = re.findall(r"\d+\. (model\d) seed 1, 1 epoch: ([\d.]+) (s|min|h)", plan)

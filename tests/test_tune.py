@@ -14,10 +14,10 @@ import pytest
 
 import data.loaders
 import models
-import studies
-import tune
-from settings import ConfigError
-from tests.conftest import ROOT, run_cli
+from experiment import studies
+from commands import tune
+from core.settings import ConfigError
+from tests.conftest import ROOT, main_cli
 
 TINY = dict(trials=4, seeds=[1], name=None, storage=None, prune_after=0, overrides={"epochs": 2})
 
@@ -100,6 +100,7 @@ def test_a_study_from_before_scores_were_chosen_reads_as_the_mean():
     assert studies.load_study(ROOT / "results" / "tuning" / "model3-tune").score == "mean"
 
 
+@pytest.mark.slow  # two real worker processes
 def test_two_workers_on_one_storage_finish_exactly_n_trials(tmp_path, mnist_dir):
     command = [sys.executable, "main.py", "--tune", "--models", "model3", "--trials", "5", "--epochs", "1",
                "--limit-train", "384", "--data-dir", str(mnist_dir), "--out", str(tmp_path), "--study", "shared"]
@@ -117,6 +118,7 @@ def test_two_workers_on_one_storage_finish_exactly_n_trials(tmp_path, mnist_dir)
 POSTGRES_URL = os.environ.get("MNIST8K_POSTGRES_URL")
 
 
+@pytest.mark.slow  # a PostgreSQL server and real worker processes, one killed
 @pytest.mark.skipif(not POSTGRES_URL, reason="no PostgreSQL server given: .ci/run starts one and sets MNIST8K_POSTGRES_URL")
 def test_workers_on_postgresql_run_each_trial_once_and_redo_a_killed_workers_trial(tmp_path, mnist_dir):
     name = f"ci-{uuid.uuid4().hex[:8]}"  # a fresh study on a server that may keep others
@@ -159,6 +161,7 @@ def test_workers_on_postgresql_run_each_trial_once_and_redo_a_killed_workers_tri
     assert len(completed_runs) == 4  # every counted trial ran once, none twice
 
 
+@pytest.mark.slow  # a real process, stopped and killed
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGKILL])
 def test_a_stopped_study_continues_with_the_same_command(tmp_path, mnist_dir, stop):
     """Ctrl-C fails the running trial at once; a killed worker's trial is failed by the next worker."""
@@ -192,7 +195,7 @@ def test_a_stopped_study_continues_with_the_same_command(tmp_path, mnist_dir, st
 ])
 def test_bad_study_input_is_one_line_and_exit_2(tmp_path, flags, message):
     chosen = [] if not flags else ["--models", "model3"]
-    done = run_cli("main.py", "--tune", *chosen, *flags, "--out", str(tmp_path))
+    done = main_cli("--tune", *chosen, *flags, "--out", str(tmp_path))
     assert done.returncode == 2, done.stderr[-2000:]
     assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1
     assert not list(tmp_path.glob("*/trials"))

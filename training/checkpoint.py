@@ -19,8 +19,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from files import atomic_write_bytes
-from settings import ConfigError
+from core.files import atomic_write_bytes
+from core.settings import ConfigError
 from training.optim import TrainingMethod
 
 BEST_FILE = "best.pt"

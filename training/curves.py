@@ -9,7 +9,7 @@ from pathlib import Path
 
 from torch.utils.tensorboard import SummaryWriter
 
-from records import EpochRecord
+from core.records import EpochRecord
 
 
 class Curves:

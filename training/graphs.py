@@ -23,7 +23,7 @@ from typing import Callable, Iterator, Protocol
 
 import torch
 
-from settings import Recipe
+from core.settings import Recipe
 from training.loops import TrainingStep
 from training.optim import TrainingMethod
 from utils import CLASSES

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn, update_bn
 
-from settings import SGDRecipe
+from core.settings import SGDRecipe
 
 
 @dataclass
