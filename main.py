@@ -5,7 +5,7 @@
     python main.py --models model3 --epochs 1 --limit-train 2048 --limit-test 1000   # smoke run
     python main.py --models model3 --seeds 1-20 --jobs 2   # twenty seeds, two at a time
     python main.py --models model3 --set momentum=0.8   # any field of the model's recipe
-    python main.py --compare model3 model3 --set lr=0.5   # did the change help? 10 validation seeds a side
+    python main.py --compare model3 model3 --set lr=0.5   # did the change help? 5 to 20 validation seeds a side
 """
 import argparse
 import signal
@@ -23,7 +23,7 @@ from report.tables import results_table
 from core.settings import AT_MOST_CORES, ConfigError, ExperimentConfig, SGDRecipe, declared
 from core.stats import SCORES
 
-SEEDS = ["1"]  # --seeds when not given (--compare's own default is ten)
+SEEDS = ["1"]  # --seeds when not given (--compare's: the seeds its sequential design needs)
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
@@ -64,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="models to run, e.g. model3 (or Model3, 3); default: every model in models/, in order")
     parser.add_argument("--seeds", nargs="+", metavar="N|A-B", default=None,
                         help="random seeds and ranges of them (1-20 is 1, 2, ..., 20); each model runs once per "
-                             "seed (default: 1; with --compare, 1-10)")
+                             "seed (default: 1; with --compare, the seeds its sequential design needs, 5 to 20 a side; "
+                             "given, a fixed design on exactly those)")
     recipe = parser.add_argument_group("recipe", "pick one of the model's named recipes and override its fields (SGD "
                                        "with momentum on a StepLR or one-cycle schedule, unless the model file names "
                                        "its own training method)")
@@ -213,7 +214,7 @@ def run_tuning(args: argparse.Namespace) -> int:
 
 
 def run_comparison(args: argparse.Namespace) -> int:
-    from commands.comparing import DEFAULT_SEEDS, compare, make_sides
+    from commands.comparing import DESIGN, compare, make_sides
 
     given = [flag for flag, value in (("--models", args.models), ("--tune", args.tune), ("--recipe", args.recipe_name))
              if value and value != models.DEFAULT_RECIPE]
@@ -224,11 +225,13 @@ def run_comparison(args: argparse.Namespace) -> int:
     if missing:
         raise ConfigError(f"--records {missing}: no such folder")
     run = run_settings(args) | {"validation": not args.test_set, "progress": args.jobs == 1}
-    sides = make_sides(args.compare, parse_seeds(args.seeds or DEFAULT_SEEDS), recipe_overrides(args), run)
+    design = None if args.seeds else DESIGN  # --seeds: a fixed design on exactly those seeds
+    seeds = parse_seeds(args.seeds) if args.seeds else list(range(1, DESIGN.looks[-1] + 1))
+    sides = make_sides(args.compare, seeds, recipe_overrides(args), run)
     check_writable(Path(args.out))
     check_data(args.data_dir)
     stop_on_signals()
-    return compare(sides, args.jobs, folders)
+    return compare(sides, args.jobs, folders, design)
 
 
 def regenerate_pages(args: argparse.Namespace) -> int:

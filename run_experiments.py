@@ -338,7 +338,7 @@ class Run:
         if target:
             window = min(target.window, len(self.record.epochs))
             self.log(f"{self.record.split.capitalize()} accuracy {target}: {self.record.target_hits()} of "
-                     f"{plural(window, 'epoch')}, target met: {'yes' if self.record.target_met() else 'no'}")
+                     f"{plural(window, 'epoch')}, {self.record.target_verdict()}")
 
 
 def run_experiment(config: ExperimentConfig, position: int = 0, quiet: bool = False,

@@ -19,13 +19,14 @@ from experiment.configs import config_for, parse_model_recipe
 from experiment.definition import changed_fields, is_seed_of, runs_of
 from core.files import atomic_write_bytes
 from commands.planning import run_experiments
-from core.records import RunRecord, Target, records_in
-from report.tables import markdown_table
-from core.settings import ConfigError, ExperimentConfig, recipe_text
+from core.records import RunRecord, Target, format_duration, records_in
+from core.sequential import Look, SequentialDesign
+from core.settings import ConfigError, ExperimentConfig, format_value, recipe_text
 from core.stats import Difference, difference, seeds_to_resolve, wilson_interval
+from report.tables import markdown_table
 
 FEWEST_SEEDS = 5  # below this a permutation test cannot reach p < 0.05 however the seeds fall
-DEFAULT_SEEDS = ["1-10"]
+DESIGN = SequentialDesign()  # without --seeds: the seeds it needs, up to the last look's
 SIGNIFICANCE = 0.05  # the permutation test's p below which the verdict names a side
 SMALLEST_DIFFERENCE = 0.01  # points: one test image in 10,000; the size of difference a verdict's seed count aims at
 
@@ -107,8 +108,7 @@ def statistic(target: Target | None) -> tuple[str, Any]:
     if target is None:
         return "the last epoch's accuracy", lambda accuracies: accuracies[-1]
     rank = {1: "best", 2: "second-best", 3: "third-best"}.get(target.hits, f"{target.hits}th-best")
-    return (f"the {rank} of the last {target.window} epochs",
-            lambda accuracies: sorted(accuracies[-target.window:], reverse=True)[target.hits - 1])
+    return f"the {rank} of the last {target.window} epochs", target.statistic
 
 
 def points(value: float) -> str:
@@ -119,8 +119,9 @@ def p_text(p: float) -> str:
     return "p < 0.001" if p < 0.001 else f"p = {p:.2g}"
 
 
-def verdict(diff: Difference, a: list[float], b: list[float]) -> str:
-    if diff.p < SIGNIFICANCE:
+def verdict(diff: Difference, a: list[float], b: list[float], level: float = SIGNIFICANCE) -> str:
+    """A fixed design's verdict: a side ahead where p is below `level`, else a tie with the seeds it would take."""
+    if diff.p < level:
         ahead, (low, high) = ("B", (diff.low, diff.high)) if diff.mean > 0 else ("A", (-diff.high, -diff.low))
         return (f"{ahead} is ahead by {abs(diff.mean):.3f} points (95% interval {low:.3f} to {high:.3f}, "
                 f"{p_text(diff.p)})")
@@ -136,11 +137,43 @@ class Comparison:
     table: str  # the Markdown file's body
 
 
-def summarize(sides: list[Side], target: Target | None) -> Comparison:
-    """Each side's seeds, B - A and the verdict, as printed lines and as the Markdown file."""
+def scores_of(side: Side, seeds: list[int], target: Target | None) -> list[float]:
+    _, score = statistic(target)
+    return [score(side.records[seed].eval_accuracies) for seed in seeds]
+
+
+def sequential_verdict(look: Look, design: SequentialDesign, a: list[float], b: list[float]) -> str:
+    """The verdict of the look the comparison stopped at, in the design's words."""
+    diff, at = look.difference, f"look {look.number} of {len(design.looks)}, {look.seeds} seeds a side"
+    if look.decided:
+        return f"{verdict(diff, a, b, look.level).removesuffix(')')} < {look.level:.4f}, the level of {at})"
+    if look.stop == "futile":
+        low, high = look.futile_interval
+        return (f"no difference of {design.smallest_difference:g} points or more is likely: the "
+                f"{design.futility_confidence:.0%} interval of B − A is {points(low)} to {points(high)} ({at}; "
+                f"{p_text(diff.p)})")
+    return f"{verdict(diff, a, b, look.level)} at the last look ({at}; its level {look.level:.4f})"
+
+
+def differences_table(sides: list[Side], seeds: list[int]) -> str:
+    """What differs between A and B, side by side: the model, its recipe, its code, each recipe field that differs;
+    then what each side's seeds cost to train."""
+    a, b = (side.configs[seeds[0]] for side in sides)
+    rows = [["model and recipe", sides[0].name, sides[1].name],
+            ["code hash", *(models.entry(side.model).code_hash for side in sides)]]
+    values = [asdict(config.recipe) for config in (a, b)]
+    rows += [[name, format_value(values[0].get(name, "-")), format_value(values[1].get(name, "-"))]
+             for name in dict.fromkeys([*values[0], *values[1]]) if values[0].get(name) != values[1].get(name)]
+    for label, total in (("training time, all seeds", sum), ("training time, a seed (mean)", statistics.mean)):
+        rows.append([label, *(format_duration(total([side.records[seed].total_seconds for seed in seeds]))
+                              for side in sides)])
+    return markdown_table(["", "A", "B"], rows)
+
+
+def summarize(sides: list[Side], target: Target | None, seeds: list[int], said: str, design: str) -> Comparison:
+    """Each side's seeds, B - A and the verdict `said` under `design`, as printed lines and as the Markdown file."""
     words, score = statistic(target)
-    seeds = list(sides[0].configs)
-    scores = [[score(side.records[seed].eval_accuracies) for seed in seeds] for side in sides]
+    scores = [scores_of(side, seeds, target) for side in sides]
     split = "validation" if sides[0].configs[seeds[0]].validation else "test"
     rows, lines = [], []
     for side, values in zip(sides, scores):
@@ -160,7 +193,6 @@ def summarize(sides: list[Side], target: Target | None) -> Comparison:
     diff = difference(a, b)
     ahead = [seed for seed, x, y in zip(seeds, a, b) if y > x]
     behind = [seed for seed, x, y in zip(seeds, a, b) if y < x]
-    said = verdict(diff, a, b)
     lines += [f"  B − A: {points(diff.mean)} points (95% interval {points(diff.low)} to {points(diff.high)}, "
               f"Welch's t); {diff.test}: {p_text(diff.p)}",
               f"  B ahead on {len(ahead)} of {len(seeds)} seeds ({', '.join(map(str, ahead)) or 'none'}), behind on "
@@ -172,7 +204,10 @@ def summarize(sides: list[Side], target: Target | None) -> Comparison:
         f"# {sides[1].name} against {sides[0].name}", "",
         f"{split.capitalize()} split, seeds {', '.join(map(str, seeds))}; each seed scores {words}"
         + (f" (target {target})" if target else "") + ".", "",
+        f"Design: {design}.", "",
         markdown_table(header, rows), "",
+        "What differs, and what each side cost:", "",
+        differences_table(sides, seeds), "",
         f"B − A: {points(diff.mean)} points, 95% interval {points(diff.low)} to {points(diff.high)} (Welch's t); "
         f"{diff.test}: {p_text(diff.p)}. B ahead on seeds {', '.join(map(str, ahead)) or 'none'}.", "",
         f"**Verdict:** {said}.", "",
@@ -182,30 +217,62 @@ def summarize(sides: list[Side], target: Target | None) -> Comparison:
     return Comparison(lines, table)
 
 
-def compare(sides: list[Side], jobs: int, record_folders: list[Path]) -> int:
-    """Train what the sides lack, then print the comparison and write it to <out>/compare-<time>.md; main.py's exit
-    status (the runs' if any did not complete)."""
+def train_missing(sides: list[Side], seeds: list[int], jobs: int) -> int:
+    """Train the seeds the sides lack among `seeds`; 0, or the runs' exit status where one did not complete."""
     from run_experiments import exit_code
 
+    missing = [side.configs[seed] for side in sides for seed in seeds if seed not in side.records]
+    if not missing:
+        return 0
+    trained = run_experiments(missing, jobs=jobs)
+    for record, side in ((record, side) for record in trained for side in sides):
+        if (side.model == record.model and record.seed not in side.records
+                and is_seed_of(record, side.configs[record.seed])):
+            side.records[record.seed], side.matched_by[record.seed] = record, "trained"
+    if any(seed not in side.records for side in sides for seed in seeds):
+        print("Not every seed completed: no verdict.", flush=True)
+        return exit_code(trained) or 1
+    return 0
+
+
+def compare(sides: list[Side], jobs: int, record_folders: list[Path], design: SequentialDesign | None) -> int:
+    """Train what the sides lack, look by look where `design` is given (else every seed at once), then print the
+    comparison and write it to <out>/compare-<time>.md; main.py's exit status (the runs' if any did not complete)."""
     seeds = list(sides[0].configs)
     out = Path(sides[0].configs[seeds[0]].out)
+    target = models.get_target(sides[0].model)
     reuse(sides, records_in([out, *record_folders]))
-    missing = [side.configs[seed] for side in sides for seed in seeds if seed not in side.records]
-    print(f"Compare: A = {sides[0].name}, B = {sides[1].name}; {len(seeds)} seeds a side on the "
-          f"{'validation split' if sides[0].configs[seeds[0]].validation else 'test set'}: "
-          + ", ".join(f"{side.letter} has {len(side.records)}" for side in sides)
-          + (f" already, {len(missing)} runs to train." if missing else " already: nothing to train."))
-    print("\n".join(plan_lines(sides)), flush=True)
-    if missing:
-        trained = run_experiments(missing, jobs=jobs)
-        for record, side in ((record, side) for record in trained for side in sides):
-            if (side.model == record.model and record.seed not in side.records
-                    and is_seed_of(record, side.configs[record.seed])):
-                side.records[record.seed], side.matched_by[record.seed] = record, "trained"
-        if any(len(side.records) < len(seeds) for side in sides):
-            print("Not every seed completed: no verdict.", flush=True)
-            return exit_code(trained) or 1
-    comparison = summarize(sides, models.get_target(sides[0].model))
+    have = [sum(seed in side.records for seed in seeds) for side in sides]
+    todo = 2 * len(seeds) - sum(have)
+    print(f"Compare: A = {sides[0].name}, B = {sides[1].name}; {'up to ' if design else ''}{len(seeds)} seeds a side on "
+          f"the {'validation split' if sides[0].configs[seeds[0]].validation else 'test set'}: "
+          + ", ".join(f"{side.letter} has {count}" for side, count in zip(sides, have))
+          + (" already: nothing to train." if not todo else " already; each look trains only the seeds it lacks."
+             if design else f" already, {todo} runs to train."))
+    print("\n".join(plan_lines(sides)))
+    design_text = design.describe() if design else f"fixed: {len(seeds)} seeds a side, p below {SIGNIFICANCE:g}"
+    print(f"Design: {design_text}.", flush=True)
+    for size in design.looks if design else (len(seeds),):
+        status = train_missing(sides, seeds[:size], jobs)
+        if status:
+            return status
+        if design is None:
+            a, b = (scores_of(side, seeds, target) for side in sides)
+            said = verdict(difference(a, b), a, b)
+            break
+        a, b = (scores_of(side, seeds[:size], target) for side in sides)
+        look = design.decide(a, b)
+        print(f"Look {look.number} of {len(design.looks)} ({size} seeds a side): B − A {points(look.difference.mean)}, "
+              f"{p_text(look.difference.p)} against {look.level:.4f}"
+              + {"decided": ": decided.", "futile": ": futile, stop.", "last": ": the last look.", "": ": go on."}
+              [look.stop], flush=True)
+        if look.stop:
+            said = sequential_verdict(look, design, a, b)
+            if look.number < len(design.looks):
+                print(f"Stopped at look {look.number} of {len(design.looks)}: {2 * (len(seeds) - size)} of the design's "
+                      f"{2 * len(seeds)} runs not needed.")
+            break
+    comparison = summarize(sides, target, seeds[:size], said, design_text)
     print("\n".join(comparison.lines))
     path = out / f"compare-{datetime.now().strftime('%Y%m%d-%H%M%S')}.md"
     atomic_write_bytes(path, comparison.table.encode())

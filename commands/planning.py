@@ -18,6 +18,7 @@ from run_experiments import (build_model, finished_teacher, graphed_step, new_te
                              training_method, training_step)
 from core.settings import ExperimentConfig
 from training.precision import Precision
+from utils import parameter_count
 
 
 def estimate_seconds(config: ExperimentConfig) -> float:
@@ -34,6 +35,17 @@ def estimate_seconds(config: ExperimentConfig) -> float:
         if config.execution.graphed:
             step, _ = graphed_step(step, method, config, lambda line: None)
         return timed_estimate(config, step, probe, method, precision)
+
+
+def warn_over_budget(configs: list[ExperimentConfig]) -> None:
+    """One line on stderr for each model and epochs that are over its target's budget: exploring over it is allowed,
+    so the runs go on, but none of them can meet the target."""
+    for model, epochs in dict.fromkeys((config.model, config.recipe.epochs) for config in configs):
+        target = models.get_target(model)
+        breach = target and target.over_budget(parameter_count(models.get_model(model)), epochs)
+        if breach:
+            print(f"main.py: warning: {model} is over its target's budget ({breach}): its runs go on, and none "
+                  "can meet the target", file=sys.stderr, flush=True)
 
 
 def plan(configs: list[ExperimentConfig], jobs: int,
@@ -91,6 +103,7 @@ def run_experiments(configs: list[ExperimentConfig], jobs: int = 1, cheapest_fir
         records.append(record)
         on_result(record)
 
+    warn_over_budget(configs)
     try:
         teachers = teachers_to_train(configs)
         if teachers:

@@ -21,10 +21,14 @@ OLD_NAMES = {"test_loss": "eval_loss", "test_acc": "eval_acc", "best_test_acc": 
 
 @dataclass(frozen=True)
 class Target:
-    """Accuracy of at least `accuracy` % in at least `hits` of the last `window` epochs (on the run's split)."""
+    """Accuracy of at least `accuracy` % in at least `hits` of the last `window` epochs (on the run's split), within
+    the assignment's budget where it has one: at most `max_parameters` parameters, trained at most `max_epochs`
+    epochs. A run over its budget does not meet its target, however accurate."""
     accuracy: float
     hits: int = 1
     window: int = 15
+    max_parameters: int | None = None
+    max_epochs: int | None = None
 
     def hits_in(self, accuracies: list[float]) -> int:
         return sum(a >= self.accuracy for a in accuracies[-self.window:])
@@ -32,8 +36,24 @@ class Target:
     def met_by(self, accuracies: list[float]) -> bool:
         return self.hits_in(accuracies) >= self.hits
 
+    def statistic(self, accuracies: list[float]) -> float:
+        """The accuracy the target needed: the `hits`-th best of the last `window` epochs (met where it is at least
+        `accuracy`): what --compare scores a seed by, and the frontier picture plots."""
+        return sorted(accuracies[-self.window:], reverse=True)[self.hits - 1]
+
+    def over_budget(self, parameters: int, epochs: int) -> str | None:
+        """Why a network of `parameters` trained `epochs` epochs is over the budget ('8,516 parameters > 7,999');
+        None within it."""
+        reasons = [f"{parameters:,} parameters > {self.max_parameters:,}"
+                   if self.max_parameters is not None and parameters > self.max_parameters else "",
+                   f"{epochs} epochs > {self.max_epochs}" if self.max_epochs is not None and epochs > self.max_epochs
+                   else ""]
+        return ", ".join(filter(None, reasons)) or None
+
     def __str__(self) -> str:
-        return f"≥ {self.accuracy:.2f}% in {self.hits} of the last {self.window}"
+        budget = [f"≤ {self.max_parameters:,} parameters" if self.max_parameters is not None else "",
+                  f"≤ {self.max_epochs} epochs" if self.max_epochs is not None else ""]
+        return ", ".join(filter(None, [f"≥ {self.accuracy:.2f}% in {self.hits} of the last {self.window}", *budget]))
 
 
 @dataclass
@@ -126,11 +146,20 @@ class RunRecord:
         """Mean accuracy over the target's window of last epochs (the margin above the target); None without one."""
         return statistics.mean(self.eval_accuracies[-self.target.window:]) if self.target and self.epochs else None
 
+    def over_budget(self) -> str | None:
+        """Why the run is over its target's budget ('8,516 parameters > 7,999'); None within it, or with no target."""
+        return self.target.over_budget(self.parameters, self.planned_epochs) if self.target else None
+
     def target_met(self) -> bool | None:
-        """None when the run has no target or did not finish all of its epochs."""
+        """None when the run has no target or did not finish all of its epochs; False over the target's budget."""
         if self.target is None or self.status != "completed" or len(self.epochs) < self.planned_epochs:
             return None
-        return self.target.met_by(self.eval_accuracies)
+        return self.target.met_by(self.eval_accuracies) and self.over_budget() is None
+
+    def target_verdict(self) -> str:
+        """'target met: yes', 'target met: no', or 'target not met: 8,516 parameters > 7,999' (over budget)."""
+        breach = self.over_budget()
+        return f"target not met: {breach}" if breach else f"target met: {'yes' if self.target_met() else 'no'}"
 
     def add_epoch(self, epoch: EpochRecord) -> bool:
         """Append an epoch; True when it is the best so far (its checkpoint is worth keeping)."""

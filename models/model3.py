@@ -36,7 +36,8 @@ RECIPES = {
     # The StepLR recipe the one-cycle schedule replaced: the rate times 0.147 every 4 epochs, every epoch augmented.
     "step": replace(RECIPE, schedule="step", clean_epochs=0),
 }
-TARGET = Target(99.40, hits=3, window=5)  # the published target: 99.4% held over the last epochs
+# The assignment: 99.4% held over the last epochs, with fewer than 8,000 parameters, within 15 epochs.
+TARGET = Target(99.40, hits=3, window=5, max_parameters=7_999, max_epochs=15)
 
 
 class Model3(nn.Module):

@@ -145,6 +145,55 @@ def plot_distribution(runs: list[RecordedRun], path: Path) -> None:
     save_figure(figure, path)
 
 
+def seed_score(record: RunRecord) -> float:
+    """A seed's point on the frontier: its target's statistic (met where it reaches the target's line), or, for a model
+    without a target, its last epoch's accuracy."""
+    return record.target.statistic(record.eval_accuracies) if record.target else record.eval_accuracies[-1]
+
+
+def plot_frontier(runs: list[RecordedRun], path: Path) -> None:
+    """The frontier at a glance: parameters (log scale) against each seed's score, one colour per model, its target's
+    line and budget, and how often it met the target."""
+    plt = pyplot()
+    figure, axis = plt.subplots(figsize=(8, 4.8))
+    for colour, (name, group) in enumerate(sorted(by_group(runs).items(), key=lambda item: item[1][0].record.parameters)):
+        records = [run.record for run in group if run.record.status == "completed"]
+        if not records:
+            continue
+        parameters, scores = records[0].parameters, [seed_score(record) for record in records]
+        spread = [parameters * 1.06 ** (((number * 7) % 11 - 5) / 5) for number in range(len(records))]
+        met = [record.target_met() for record in records]
+        label = f"{name}: {sum(bool(m) for m in met)}/{len(met)} met" if records[0].target else name
+        axis.scatter(spread, scores, s=16, alpha=0.7, color=f"C{colour}", label=label)
+        target = records[0].target
+        if target:
+            axis.plot([parameters / 1.25, parameters * 1.25], [target.accuracy] * 2, color=f"C{colour}", linewidth=1.5)
+            if target.max_parameters:
+                axis.axvline(target.max_parameters, color=f"C{colour}", linewidth=0.8, linestyle=":")
+    axis.set_xscale("log")
+    axis.set(xlabel="parameters (log scale; dotted: a target's budget)",
+             ylabel="test accuracy %: each seed's target statistic",
+             title="Parameters against test accuracy: each point a seed, each short line its model's target")
+    axis.legend(fontsize=7, loc="upper right")
+    axis.grid(alpha=0.3, which="both")
+    save_figure(figure, path)
+
+
+def plot_augmentation(originals, augmented, path: Path) -> None:
+    """Training digits as they are (top row of each pair) and as the default augmentation makes them (below)."""
+    plt = pyplot()
+    columns = len(originals)
+    figure, axes = plt.subplots(2, columns, figsize=(columns * 0.9, 2.2))
+    for column in range(columns):
+        for row, images in enumerate((originals, augmented)):
+            axes[row, column].imshow(images[column, 0].numpy(), cmap="gray_r", vmin=0, vmax=1)
+            axes[row, column].axis("off")
+    axes[0, 0].set_title("as they are", fontsize=8, loc="left")
+    axes[1, 0].set_title("augmented", fontsize=8, loc="left")
+    figure.suptitle("Training digits, and as the default recipe's augmentation makes them", fontsize=10)
+    save_figure(figure, path)
+
+
 def plot_misclassified(images, wrong: list[dict], title: str, path: Path) -> None:
     """A grid of the test `images` listed in `wrong` ({index, label, predicted}), each titled true -> predicted."""
     plt = pyplot()

@@ -36,7 +36,8 @@ def test_smoke_run(finished_run):
     assert test_line.search(done.stdout)
     # what differs from a full default run: the images it saw and the recipe's epochs
     assert "| model3 (limit-train 1024, limit-test 500, epochs=2) | 7,944 | 28 | 1 |" in done.stdout
-    assert re.search(r"Test accuracy ≥ 99.40% in 3 of the last 5: [012] of 2 epochs, target met: no", done.stdout)
+    assert re.search(r"Test accuracy ≥ 99.40% in 3 of the last 5, ≤ 7,999 parameters, ≤ 15 epochs: [012] of 2 epochs, "
+                     r"target met: no", done.stdout)
     [record] = records(run_dir.parent)
     assert record["status"] == "completed" and len(record["epochs"]) == 2
     assert record["parameters"] == 7944 and record["config"]["limit_train"] == 1024

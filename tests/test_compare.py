@@ -83,3 +83,20 @@ def test_too_few_epochs_for_the_targets_statistic_is_one_line_before_training(tm
     assert ("B = model4 (epochs=2) trains 2 epochs: give --epochs 5 or more (recipe flags change B only)"
             in done.stderr)
     assert not list(tmp_path.iterdir()) and "EPOCH" not in done.stdout
+
+
+def test_without_seeds_the_sequential_design_stops_at_the_first_look_that_decides(tiny_models, mnist_dir, tmp_path):
+    """32 hidden units against 2: clear at 5 seeds a side, so the looks at 10, 15 and 20 are never trained."""
+    done = main_cli("--compare", "model7", "model8", "--limit-train", "600", "--limit-test", "300", "--device", "cpu",
+                    "--compile", "off", "--data-dir", str(mnist_dir), "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Design: sequential: looks at 5, 10, 15, 20 seeds a side" in done.stdout  # the plan names the design
+    assert "each look trains only the seeds it lacks" in done.stdout
+    assert "Look 1 of 4 (5 seeds a side): B − A +" in done.stdout and ": decided." in done.stdout
+    assert "Stopped at look 1 of 4: 30 of the design's 40 runs not needed." in done.stdout
+    assert "Look 2 of 4" not in done.stdout and len(list(tmp_path.glob("*/metrics.json"))) == 10
+    assert "Verdict: B is ahead by" in done.stdout and "the level of look 1 of 4, 5 seeds a side)" in done.stdout
+    [page] = tmp_path.glob("compare-*.md")
+    text = page.read_text()
+    assert "Design: sequential" in text and "| code hash |" in text and "| training time, all seeds |" in text
+    assert "| model and recipe | model7 | model8 |" in text

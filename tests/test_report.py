@@ -55,6 +55,7 @@ def test_report_from_records_alone(tmp_path, mnist_dir):
     assert "(1 group of runs)" in text
     assert section.index("](parameters.png)") < section.index("| model |")  # the picture opens the page
     assert "by `python main.py --report " in section and "EPOCH: 0" in section  # its command; the featured log
+    assert "](augmentation.png)" in section  # the featured model's training digits, augmented
     target = "≥ 99.40% in 3 of the last 5"
     row = f"| model3 (epochs=6) | 7,944 | 28 | 1 | 99.23 | 99.43 (3) | 99.38 | {target} | 4/5 | yes | 2.0 min | cpu | a |"
     assert row in section
@@ -62,7 +63,8 @@ def test_report_from_records_alone(tmp_path, mnist_dir):
     assert "| model1 | 6,379,786 | 28 | 1 | 98.70 | 98.90 (1) | 98.90 | - | - | partial: 2 of 15 epochs, CPU |" in section
     assert ("| model3 (epochs=6) | 2 | 99.21 ± 0.03 | 99.41 ± 0.03 | 99.38 ± 0.01 | 99.37 ± 0.06 | 99.33 (seed 2) | "
             "2.00 ± 2.83 | 1/2 (50%, 9–91%) |") in section
-    for name in ("model3-epochs-6.png", "model1.png", "comparison.png", "parameters.png", "misclassified.png"):
+    for name in ("model3-epochs-6.png", "model1.png", "comparison.png", "parameters.png", "misclassified.png",
+                 "augmentation.png"):
         assert (runs / name).stat().st_size > 1000
     assert write_pages(folders, readme, mnist_dir).read_text() == section
 
