@@ -220,3 +220,11 @@ def test_the_quickest_models_run_first_when_none_is_named(mnist_dir, tmp_path):
     assert seconds == sorted(seconds)
     started = [line.split("Config: ", 1)[1].split()[0] for line in done.stdout.splitlines() if line.startswith("Config: ")]
     assert started == order
+
+def test_the_readmes_layout_names_every_folder_and_root_module_in_layer_order():
+    layout = (ROOT / "README.md").read_text().split("## Layout", 1)[1].split("```", 2)[1]
+    named = [line.split()[0].rstrip("/").removesuffix(".py") for line in layout.splitlines()
+             if line.strip() and not line.startswith(" ")]
+    ordered = [name for name in named if name in set().union(*LAYERS)]
+    assert set(ordered) == set(package_folders()) | ROOT_MODULES
+    assert [layer_of(name) for name in ordered] == sorted(layer_of(name) for name in ordered), ordered
