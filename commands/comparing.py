@@ -244,8 +244,9 @@ def compare(sides: list[Side], jobs: int, record_folders: list[Path], design: Se
     reuse(sides, records_in([out, *record_folders]))
     have = [sum(seed in side.records for seed in seeds) for side in sides]
     todo = 2 * len(seeds) - sum(have)
-    print(f"Compare: A = {sides[0].name}, B = {sides[1].name}; {'up to ' if design else ''}{len(seeds)} seeds a side on "
-          f"the {'validation split' if sides[0].configs[seeds[0]].validation else 'test set'}: "
+    split = "validation split" if sides[0].configs[seeds[0]].validation else "test set"
+    print(f"Compare: A = {sides[0].name}, B = {sides[1].name}; {'up to ' if design else ''}{len(seeds)} seeds a side "
+          f"on the {split}: "
           + ", ".join(f"{side.letter} has {count}" for side, count in zip(sides, have))
           + (" already: nothing to train." if not todo else " already; each look trains only the seeds it lacks."
              if design else f" already, {todo} runs to train."))
@@ -262,15 +263,15 @@ def compare(sides: list[Side], jobs: int, record_folders: list[Path], design: Se
             break
         a, b = (scores_of(side, seeds[:size], target) for side in sides)
         look = design.decide(a, b)
-        print(f"Look {look.number} of {len(design.looks)} ({size} seeds a side): B − A {points(look.difference.mean)}, "
-              f"{p_text(look.difference.p)} against {look.level:.4f}"
+        print(f"Look {look.number} of {len(design.looks)} ({size} seeds a side): B − A "
+              f"{points(look.difference.mean)}, {p_text(look.difference.p)} against {look.level:.4f}"
               + {"decided": ": decided.", "futile": ": futile, stop.", "last": ": the last look.", "": ": go on."}
               [look.stop], flush=True)
         if look.stop:
             said = sequential_verdict(look, design, a, b)
             if look.number < len(design.looks):
-                print(f"Stopped at look {look.number} of {len(design.looks)}: {2 * (len(seeds) - size)} of the design's "
-                      f"{2 * len(seeds)} runs not needed.")
+                print(f"Stopped at look {look.number} of {len(design.looks)}: {2 * (len(seeds) - size)} of the "
+                      f"design's {2 * len(seeds)} runs not needed.")
             break
     comparison = summarize(sides, target, seeds[:size], said, design_text)
     print("\n".join(comparison.lines))

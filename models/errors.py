@@ -49,8 +49,8 @@ def raised_in(name: str, path: Path, error: BaseException) -> ModelFileError:
         message = f"SyntaxError: {error.msg}"
     elif isinstance(error, ModuleNotFoundError) and error.name in MOVED:
         place = where_in_file(error.__traceback__, path)
-        message = (f"no module {error.name!r}: it moved to {MOVED[error.name]}; a model file imports what it takes from "
-                   "the package from models.kit, e.g. `from models.kit import SGDRecipe, Target, setting`")
+        message = (f"no module {error.name!r}: it moved to {MOVED[error.name]}; a model file imports what it takes "
+                   "from the package from models.kit, e.g. `from models.kit import SGDRecipe, Target, setting`")
     else:
         place = where_in_file(error.__traceback__, path)
         first_line = (str(error).strip().splitlines() or [""])[0]

@@ -37,7 +37,8 @@ RECIPES = {
     "average": replace(RECIPE, ema_decay=0.999),
     "teacher": replace(RECIPE, teacher="model4"),
 }
-TARGET = Target(99.40, hits=3, window=5, max_parameters=4_000, max_epochs=15)  # Model3's target, with half its parameters
+# Model3's target, with half its parameters.
+TARGET = Target(99.40, hits=3, window=5, max_parameters=4_000, max_epochs=15)
 search_space = one_cycle_search_space
 
 

@@ -32,7 +32,8 @@ RECIPE = SGDRecipe(epochs=15, batch_size=64, lr=0.8801502858461098, momentum=0.8
 # (results/tuning/README.md): the weights' moving average with batch norm's statistics recomputed for it, and
 # Model4's outputs softened by 4 as half the loss.
 RECIPES = {"average": replace(RECIPE, ema_decay=0.999), "teacher": replace(RECIPE, teacher="model4")}
-TARGET = Target(99.40, hits=3, window=5, max_parameters=3_000, max_epochs=15)  # Model3's target, with 37% of its parameters
+# Model3's target, with 37% of its parameters.
+TARGET = Target(99.40, hits=3, window=5, max_parameters=3_000, max_epochs=15)
 search_space = one_cycle_search_space
 
 
