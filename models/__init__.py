@@ -1,9 +1,10 @@
 """Model registry: every file `models/modelN.py` is a model, found by its name (it holds `class ModelN`).
 
-A model file is a whole experiment: the network, its `RECIPE` (a settings.Recipe: the default), optionally
-`RECIPES`, more recipes by name (`published`: the published project's settings; `--recipe NAME` picks one), its
-`TARGET` (a records.Target), its `configure_optimizers` (else SGD with momentum on a StepLR or one-cycle
-schedule, training/optim.py), its `search_space` for `--tune`, and its notes as the docstring.
+A model file is a whole experiment: the network, its `RECIPE` (a Recipe: the default), optionally `RECIPES`, more
+recipes by name (`published`: the published project's settings; `--recipe NAME` picks one), its `TARGET` (a
+Target: accuracy within a budget), its `configure_optimizers` (else SGD with momentum on a StepLR or one-cycle
+schedule, training/optim.py), its `search_space` for `--tune`, and its notes as the docstring. It imports what it
+takes from the package from models/kit.py.
 
     import models
     models.available()                         # ['model1', 'model2', 'model3', 'model4', 'model5', 'model6']
@@ -144,10 +145,6 @@ def loads(name: str) -> bool:
     except ConfigError:
         return False
     return True
-
-
-def network_class(name: str | int) -> "type[nn.Module]":
-    return entry(name).network
 
 
 def get_model(name: str | int) -> "nn.Module":
