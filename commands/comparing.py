@@ -170,8 +170,10 @@ def differences_table(sides: list[Side], seeds: list[int]) -> str:
     return markdown_table(["", "A", "B"], rows)
 
 
-def summarize(sides: list[Side], target: Target | None, seeds: list[int], said: str, design: str) -> Comparison:
-    """Each side's seeds, B - A and the verdict `said` under `design`, as printed lines and as the Markdown file."""
+def summarize(sides: list[Side], target: Target | None, seeds: list[int], said: str, design: str,
+              diff: Difference) -> Comparison:
+    """Each side's seeds, B - A (`diff`) and the verdict `said` under `design`, as printed lines and as the Markdown
+    file."""
     words, score = statistic(target)
     scores = [scores_of(side, seeds, target) for side in sides]
     split = "validation" if sides[0].configs[seeds[0]].validation else "test"
@@ -190,7 +192,6 @@ def summarize(sides: list[Side], target: Target | None, seeds: list[int], said: 
         lines.append(f"  {side.letter}: {side.name}: target met {rate}; {words} {mean_sd}; worst {min(values):.2f} "
                      f"(seed {worst}); {origin}")
     a, b = scores
-    diff = difference(a, b)
     ahead = [seed for seed, x, y in zip(seeds, a, b) if y > x]
     behind = [seed for seed, x, y in zip(seeds, a, b) if y < x]
     lines += [f"  B − A: {points(diff.mean)} points (95% interval {points(diff.low)} to {points(diff.high)}, "
@@ -259,7 +260,8 @@ def compare(sides: list[Side], jobs: int, record_folders: list[Path], design: Se
             return status
         if design is None:
             a, b = (scores_of(side, seeds, target) for side in sides)
-            said = verdict(difference(a, b), a, b)
+            diff = difference(a, b)
+            said = verdict(diff, a, b)
             break
         a, b = (scores_of(side, seeds[:size], target) for side in sides)
         look = design.decide(a, b)
@@ -268,12 +270,12 @@ def compare(sides: list[Side], jobs: int, record_folders: list[Path], design: Se
               + {"decided": ": decided.", "futile": ": futile, stop.", "last": ": the last look.", "": ": go on."}
               [look.stop], flush=True)
         if look.stop:
-            said = sequential_verdict(look, design, a, b)
+            diff, said = look.difference, sequential_verdict(look, design, a, b)
             if look.number < len(design.looks):
                 print(f"Stopped at look {look.number} of {len(design.looks)}: {2 * (len(seeds) - size)} of the "
                       f"design's {2 * len(seeds)} runs not needed.")
             break
-    comparison = summarize(sides, target, seeds[:size], said, design_text)
+    comparison = summarize(sides, target, seeds[:size], said, design_text, diff)
     print("\n".join(comparison.lines))
     path = out / f"compare-{datetime.now().strftime('%Y%m%d-%H%M%S')}.md"
     atomic_write_bytes(path, comparison.table.encode())
