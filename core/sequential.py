@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize, stats
 
-from core.stats import Difference, difference
+from core.stats import Difference, difference, welch_interval
 
 
 @functools.cache
@@ -88,7 +88,7 @@ class SequentialDesign:
         number = self.looks.index(len(a)) + 1
         found = difference(a, b, resamples)
         level = self.nominal_levels()[number - 1]
-        low, high = interval(a, b, self.futility_confidence)
+        low, high = welch_interval(a, b, self.futility_confidence)
         if found.p < level:
             stop = "decided"
         elif number == len(self.looks):
@@ -99,13 +99,3 @@ class SequentialDesign:
             stop = ""
         return Look(number, len(a), found, level, (low, high), stop)
 
-
-def interval(a: list[float], b: list[float], confidence: float) -> tuple[float, float]:
-    """Welch's interval for mean(b) - mean(a) at `confidence`."""
-    va, vb = np.var(a, ddof=1) / len(a), np.var(b, ddof=1) / len(b)
-    mean, se = float(np.mean(b) - np.mean(a)), math.sqrt(va + vb)
-    if se == 0:
-        return mean, mean
-    df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
-    half = float(stats.t.ppf(0.5 + confidence / 2, df)) * se
-    return mean - half, mean + half

@@ -93,19 +93,24 @@ def permutation_test(a: list[float], b: list[float], resamples: int | None = Non
     return float(result.pvalue), counted, exact
 
 
-def difference(a: list[float], b: list[float], resamples: int | None = None) -> Difference:
-    """B - A: the difference of the means, Welch's 95% interval for it, and the permutation test's p (sampled with
-    `resamples` relabellings where given)."""
+def welch_interval(a: list[float], b: list[float], confidence: float = 0.95) -> tuple[float, float]:
+    """Welch's interval for mean(b) - mean(a) at `confidence`."""
     var_a, var_b = statistics.variance(a) / len(a), statistics.variance(b) / len(b)
     se = math.sqrt(var_a + var_b)
     mean = statistics.mean(b) - statistics.mean(a)
     if se == 0:
-        half = 0.0
-    else:
-        df = (var_a + var_b) ** 2 / (var_a ** 2 / (len(a) - 1) + var_b ** 2 / (len(b) - 1))
-        half = t_quantile(0.975, df) * se
+        return mean, mean
+    df = (var_a + var_b) ** 2 / (var_a ** 2 / (len(a) - 1) + var_b ** 2 / (len(b) - 1))
+    half = t_quantile(0.5 + confidence / 2, df) * se
+    return mean - half, mean + half
+
+
+def difference(a: list[float], b: list[float], resamples: int | None = None) -> Difference:
+    """B - A: the difference of the means, Welch's 95% interval for it, and the permutation test's p (sampled with
+    `resamples` relabellings where given)."""
+    low, high = welch_interval(a, b)
     p, arrangements, exact = permutation_test(a, b, resamples)
-    return Difference(mean, mean - half, mean + half, p, arrangements, exact)
+    return Difference(statistics.mean(b) - statistics.mean(a), low, high, p, arrangements, exact)
 
 
 def seeds_to_resolve(a: list[float], b: list[float], delta: float) -> int:
