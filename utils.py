@@ -47,6 +47,7 @@ class LayerGeometry:
     receptive_field: int
     jump: int
     macs: int
+    parameters: int  # the layer's own, once per call: a layer used twice lists its weights twice, as torchsummary does
 
 
 def _kernel_stride(module: nn.Module) -> tuple[int, int, int] | None:
@@ -78,7 +79,7 @@ def layer_geometry(model: nn.Module, input_size: tuple[int, int, int] = IMAGE_SH
             macs = module.in_features * module.out_features
         counter = sum(1 for _ in rows) + 1
         rows.append(LayerGeometry(f"{type(module).__name__}-{counter}", tuple(output.shape[1:]),
-                                  state["rf"], state["jump"], macs))
+                                  state["rf"], state["jump"], macs, parameter_count(module)))
 
     probe = copy.deepcopy(model).cpu().eval()
     hooks = [m.register_forward_hook(record) for m in probe.modules() if not list(m.children())]
@@ -102,10 +103,15 @@ def torchsummary_table(model: nn.Module, input_size: tuple[int, int, int] = IMAG
 
 
 def model_summary(model: nn.Module, input_size: tuple[int, int, int] = IMAGE_SHAPE) -> str:
-    """torchsummary's table plus what it leaves out: receptive field per layer and MACs per image."""
+    """torchsummary's table plus what it leaves out: receptive field per layer and MACs per image, and, for a network
+    that uses a layer more than once, its parameters counted once (torchsummary's total counts each use)."""
     rows = layer_geometry(model, input_size)
-    lines = [torchsummary_table(model, input_size), "",
-             f"{'Layer':>18}  {'Receptive field':>15}  {'Jump':>4}  {'MACs/image':>12}"]
+    lines = [torchsummary_table(model, input_size), ""]
+    listed, parameters = sum(r.parameters for r in rows), parameter_count(model)
+    if listed > parameters:  # a layer called more than once; a layer never called lists less, and is no sharing
+        lines += [f"Shared weights: the table lists a layer once per use, so its total counts {listed:,}; the network "
+                  f"has {parameters:,} parameters, each counted once (what records, tables and budgets use)", ""]
+    lines.append(f"{'Layer':>18}  {'Receptive field':>15}  {'Jump':>4}  {'MACs/image':>12}")
     lines += [f"{r.name:>18}  {r.receptive_field:>15}  {r.jump:>4}  {r.macs:>12,}" for r in rows]
     lines.append(f"Receptive field at the output: {rows[-1].receptive_field}x{rows[-1].receptive_field}")
     lines.append(f"Multiply-accumulates per image (forward): {sum(r.macs for r in rows):,}")
