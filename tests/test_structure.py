@@ -213,7 +213,7 @@ def test_the_quickest_models_run_first_when_none_is_named(mnist_dir, tmp_path):
                     "--data-dir", str(mnist_dir), "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr[-2000:]
     plan = done.stdout.split(f"Plan: {len(models.available())} runs, quickest first", 1)[1].split("total:", 1)[0]
-    planned = re.findall(r"\d+\. (model\d) seed 1, 1 epoch: ([\d.]+) (s|min|h)", plan)
+    planned = re.findall(r"\d+\. (model\d+) seed 1, 1 epoch: ([\d.]+) (s|min|h)", plan)
     order = [model for model, _, _ in planned]
     seconds = [float(value) * {"s": 1, "min": 60, "h": 3600}[unit] for _, value, unit in planned]
     assert sorted(order) == sorted(models.available())
