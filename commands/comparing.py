@@ -182,8 +182,8 @@ def summarize(sides: list[Side], target: Target | None, seeds: list[int], said: 
         met = [side.records[seed].target_met() for seed in seeds]
         rate = str(wilson_interval(sum(bool(m) for m in met), len(met))) if target else "-"
         worst = min(seeds, key=lambda seed: score(side.records[seed].eval_accuracies))
-        reused = sum(how != "trained" for how in side.matched_by.values())
-        old = sum(how == "network" for how in side.matched_by.values())
+        used = [side.matched_by[seed] for seed in seeds]  # a side may hold records of more seeds than the look uses
+        reused, old = sum(how != "trained" for how in used), sum(how == "network" for how in used)
         origin = f"{reused} reused" + (f" ({old} from before source hashes, matched by network)" if old else "") + \
                  f", {len(seeds) - reused} trained"
         mean_sd = f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"

@@ -76,6 +76,19 @@ def test_a_changed_setting_trains_only_that_side(tiny_models, mnist_dir, tmp_pat
     assert "  B: model8's default recipe with lr=0.01 (recipe flags and --set change B only): epochs=2 " in done.stdout
 
 
+def test_a_look_counts_the_seeds_it_reused_not_every_record_a_side_holds(tiny_models, mnist_dir, tmp_path):
+    """A holds six seeds; the sequential design's first look uses five of them and trains B's five."""
+    base = ["--limit-train", "600", "--limit-test", "300", "--device", "cpu", "--compile", "off",
+            "--data-dir", str(mnist_dir), "--out", str(tmp_path)]
+    trained = main_cli("--models", "model7", "--validation", "--seeds", "1-6", *base)
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    done = main_cli("--compare", "model7", "model8", *base)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Stopped at look 1 of 4" in done.stdout
+    assert "  A: model7: " in done.stdout and "; 5 reused, 0 trained\n" in done.stdout
+    assert "; 0 reused, 5 trained\n" in done.stdout
+
+
 def test_too_few_epochs_for_the_targets_statistic_is_one_line_before_training(tmp_path):
     """Model3's target reads the last 5 epochs: --epochs 2 on B is refused, naming the fix, and nothing trains."""
     done = main_cli("--compare", "model3", "model4", "--seeds", "1-5", "--epochs", "2", "--out", str(tmp_path))
