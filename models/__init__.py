@@ -7,7 +7,7 @@ schedule, training/optim.py), its `search_space` for `--tune`, and its notes as 
 takes from the package from models/kit.py.
 
     import models
-    models.available()                         # ['model1', 'model2', ..., 'model6', 'model51']
+    models.available()                         # ['model1', 'model2', ..., 'model6', ...]
     models.get_model("model3")                 # also "Model3" or "3"; a fresh instance each call
     models.get_recipe("model3")                # its default recipe
     models.get_recipe("model3", "published")   # one of its named recipes

@@ -1,6 +1,7 @@
 """The whole target: accuracy within a budget of parameters and epochs. A run over its budget does not meet its target,
 however accurate, and every place that judges a run says why."""
 import json
+import textwrap
 
 import pytest
 
@@ -70,19 +71,48 @@ def test_a_run_over_its_budget_is_warned_before_training_goes_on_and_ends_not_me
     assert saved["target"]["max_epochs"] == 15 and len(saved["epochs"]) == 16
 
 
-def test_a_block_used_more_than_once_is_counted_once_in_the_record_the_log_and_the_budget(mnist_dir, tmp_path):
-    # model51 uses one separable block three times: torchsummary lists it three times (6,202 parameters, over the
-    # 4,000 budget); the network has 3,862, which is what a run records and its target checks.
-    network = models.get_model("model51")
-    assert parameter_count(network) == 3_862 and "Total params: 6,202" in torchsummary_table(network)
-    done = main_cli("--models", "model51", "--epochs", "1", "--limit-train", "128", "--limit-test", "100",
+SHARED = textwrap.dedent('''
+    """Model7: one 3x3 convolution used three times, a batch norm per use."""
+    import torch.nn.functional as F
+    from torch import nn
+
+    from models.kit import SGDRecipe, Target
+
+    RECIPE = SGDRecipe(epochs=1, batch_size=64, lr=0.05, momentum=0.9, step_size=1, gamma=0.5, augment=False)
+    TARGET = Target(99.40, hits=1, window=1, max_parameters=1_000)
+
+
+    class Model7(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Conv2d(1, 8, 3, bias=False)                   # 72
+            self.shared = nn.Conv2d(8, 8, 3, padding=1, bias=False)     # 576: the budget holds it once, not 3 times
+            self.norms = nn.ModuleList(nn.BatchNorm2d(8) for _ in range(3))
+            self.head = nn.Conv2d(8, 10, 1, bias=False)                 # 80
+
+        def forward(self, x):
+            x = self.stem(x)
+            for norm in self.norms:  # the same weights each time
+                x = F.relu(norm(self.shared(x)))
+            return F.log_softmax(self.head(x).mean((2, 3)), dim=1)
+    ''')
+
+
+def test_a_block_used_more_than_once_is_counted_once_in_the_record_the_log_and_the_budget(user_models, mnist_dir,
+                                                                                          tmp_path):
+    # The shared convolution is one tensor: 72 + 576 + 3 x 16 + 80 = 776 parameters, within the budget of 1,000;
+    # torchsummary lists the convolution once per use (776 + 2 x 576 = 1,928), which would be over it.
+    user_models("model7", SHARED)
+    network = models.get_model("model7")
+    assert parameter_count(network) == 776 and "Total params: 1,928" in torchsummary_table(network)
+    done = main_cli("--models", "model7", "--limit-train", "128", "--limit-test", "100",
                     "--device", "cpu", "--compile", "off", "--data-dir", str(mnist_dir), "--out", str(tmp_path))
     assert done.returncode == 0 and done.stderr == "", done.stderr[-2000:]
-    assert ("Shared weights: the table lists a layer once per use, so its total counts 6,202; the network has 3,862 "
+    assert ("Shared weights: the table lists a layer once per use, so its total counts 1,928; the network has 776 "
             "parameters, each counted once") in done.stdout
-    [saved] = [json.loads(path.read_text()) for path in tmp_path.glob("*/metrics.json")]
-    assert saved["parameters"] == 3_862 and saved["target"]["max_parameters"] == 4_000
     assert "parameters >" not in done.stdout  # within its budget: the verdict names no parameter excess
+    [saved] = [json.loads(path.read_text()) for path in tmp_path.glob("*/metrics.json")]
+    assert saved["parameters"] == 776 and saved["target"]["max_parameters"] == 1_000
 
 
 def test_the_summary_says_nothing_of_sharing_where_no_layer_is_used_twice():
