@@ -164,11 +164,17 @@ def spread_text(values: list[float | None]) -> str:
     return mean_std(values) if len(values) > 1 else f"{values[0]:.2f}"
 
 
+def newest(records: list[RunRecord]) -> RunRecord:
+    """The run made last: a row pooling records from before a target gained its budget states the target as it is
+    now, while each record is still judged by the target it was made under."""
+    return max(records, key=lambda record: record.started)
+
+
 def summary_table(records: list[RunRecord]) -> str:
     """One row per model and recipe: parameters, seeds, best accuracy, the accuracy over the target's epochs and
     its worst seed, the target and how often it was met."""
     rows = [[group, f"{done[0].parameters:,}", str(len(done)), spread_text([r.best_eval_acc for r in done]),
-             spread_text([r.window_accuracy() for r in done]), worst_seed(done), target_text(done[0].target),
+             spread_text([r.window_accuracy() for r in done]), worst_seed(done), target_text(newest(done).target),
              met_count([r.target_met() for r in done])]
             for group, done in completed_groups(records).items() if done]
     split = split_name(records)

@@ -7,7 +7,7 @@ import pytest
 
 import models
 from core.records import EpochRecord, RunRecord, Target
-from report.tables import results_table
+from report.tables import results_table, summary_table
 from tests.conftest import main_cli
 from utils import model_summary, parameter_count, torchsummary_table
 
@@ -52,6 +52,14 @@ def test_records_made_before_budgets_read_as_made():
     old = RunRecord.from_json(record(8_516, 15, target=Target(99.40, 3, 5)).to_json() | {
         "target": {"accuracy": 99.40, "hits": 3, "window": 5}})
     assert old.target == Target(99.40, 3, 5) and old.target_met() is True  # judged by the target it was made under
+
+
+def test_a_row_pooling_records_from_before_budgets_states_the_target_as_it_is_now():
+    old = record(7_944, 15, target=Target(99.40, 3, 5))
+    new = RunRecord.from_json(record(7_944, 15).to_json() | {"run_id": "s", "seed": 2, "started": "2026-02-01T00:00:00"})
+    for pooled in ([old, new], [new, old]):
+        [row] = summary_table(pooled).splitlines()[2:]
+        assert f"| {MODEL3} | 2/2 " in row, row
 
 
 def test_the_published_models_declare_the_budgets_their_notes_state():
