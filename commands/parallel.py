@@ -25,11 +25,28 @@ class Worker:
 
 
 _worker: Worker | None = None
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_stop_arrived = False  # in a worker: a stop signal came while no task was running
+
+
+def _note_stop(*_) -> None:
+    global _stop_arrived
+    _stop_arrived = True
+
+
+def _mask_stop_signals(how: int) -> None:
+    """Block or unblock SIGINT and SIGTERM in this thread; a blocked signal waits, it is not lost. Where there are
+    no signal masks (Windows), nothing."""
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(how, STOP_SIGNALS)
 
 
 def _init_worker(slots, unfinished, jobs: int) -> None:
     global _worker
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    # A worker starts with the stop signals blocked (run_in_workers spawns it so): one that came while it was still
+    # importing is noted here, not fatal, so the pool never breaks under the tasks it has queued.
+    _note_stop_signals()
+    _mask_stop_signals(signal.SIG_UNBLOCK)
     with slots.get_lock():
         _worker = Worker(slots.value, jobs, unfinished)
         slots.value += 1
@@ -38,12 +55,24 @@ def _init_worker(slots, unfinished, jobs: int) -> None:
 
 def _run_task(task: Callable[[Any, Worker], Any], item: Any) -> Any:
     try:
-        return task(item, _worker)
-    except KeyboardInterrupt:  # arrived before the task could end on its own terms
-        return None
+        if _stop_arrived:  # a stop that came between tasks: the parent hears it as the task's outcome, and stops all
+            raise KeyboardInterrupt
+        for number in STOP_SIGNALS:  # only a running task is interrupted: it stops and returns what it has
+            signal.signal(number, signal.default_int_handler)
+        try:
+            return task(item, _worker)
+        except KeyboardInterrupt:  # arrived before the task could end on its own terms
+            return None
     finally:
+        _note_stop_signals()
         with _worker.unfinished.get_lock():
             _worker.unfinished.value -= 1
+
+
+def _note_stop_signals() -> None:
+    """Between tasks a stop signal is only noted: the next task does not start."""
+    for number in STOP_SIGNALS:
+        signal.signal(number, _note_stop)
 
 
 def run_in_workers(task: Callable[[Any, Worker], Any], items: list, jobs: int,
@@ -58,17 +87,26 @@ def run_in_workers(task: Callable[[Any, Worker], Any], items: list, jobs: int,
     slots, unfinished = context.Value("i", 0), context.Value("i", len(items))
     # While waiting, a signal only sets a flag: an exception raised inside the pool's locks breaks them.
     stop = threading.Event()
-    previous = {number: signal.signal(number, lambda *_: stop.set()) for number in (signal.SIGINT, signal.SIGTERM)}
+    previous = {number: signal.signal(number, lambda *_: stop.set()) for number in STOP_SIGNALS}
     try:
         with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_init_worker,
                                  initargs=(slots, unfinished, jobs)) as pool:
-            pending = {pool.submit(_run_task, task, item) for item in items}
+            # The workers (spawned by submit) and the pool's thread inherit the blocked signals; here they wait
+            # until the submits are done.
+            _mask_stop_signals(signal.SIG_BLOCK)
+            try:
+                pending = {pool.submit(_run_task, task, item) for item in items}
+            finally:
+                _mask_stop_signals(signal.SIG_UNBLOCK)
             stopping = False
             while pending:
                 done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
                 for future in done:
                     try:
                         result = None if future.cancelled() else future.result()
+                    except KeyboardInterrupt:  # a stop reached a worker between tasks
+                        stop.set()
+                        continue
                     except BrokenProcessPool:  # a worker stopped between tasks: what it ran has returned
                         if not stopping:
                             raise

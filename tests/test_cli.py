@@ -1,5 +1,7 @@
 """main.py end to end, on small subsets of real MNIST."""
 import json
+import os
+import pathlib
 import re
 import signal
 import subprocess
@@ -128,6 +130,39 @@ def test_stopping_the_parent_of_workers_stops_every_run_cleanly(mnist_dir, tmp_p
     assert process.returncode == 130, stderr[-2000:]
     assert "Traceback" not in stderr
     assert sorted((r["seed"], r["status"]) for r in records(tmp_path)) == [(1, "interrupted"), (2, "interrupted")]
+
+
+def children(pid: int) -> list[str]:
+    try:
+        return (pathlib.Path("/proc") / str(pid) / "task" / str(pid) / "children").read_text().split()
+    except OSError:
+        return []
+
+
+@pytest.mark.slow  # real processes, stopped while they start
+@pytest.mark.skipif(not pathlib.Path("/proc/self/task").exists(), reason="reads a process's children from /proc")
+@pytest.mark.parametrize("whom", ["the parent", "the whole group, as Ctrl-C does"])
+def test_a_stop_while_the_workers_are_still_starting_is_clean(mnist_dir, tmp_path, whom):
+    """More runs than workers, stopped before the workers have imported torch: a worker killed then broke the pool
+    under the tasks queued behind it (a traceback, or the parent waiting for ever)."""
+    command = [sys.executable, "main.py", "--models", "model3", "--seeds", "1-5", "--jobs", "2", "--epochs", "200",
+               "--limit-train", "512", "--limit-test", "100", "--data-dir", str(mnist_dir), "--out", str(tmp_path)]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    deadline = time.monotonic() + 120
+    while len(children(process.pid)) < 3 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)  # two workers and the resource tracker: spawned, still importing
+    if whom == "the parent":
+        process.send_signal(signal.SIGINT)
+    else:
+        os.killpg(process.pid, signal.SIGINT)
+    try:
+        stdout, stderr = process.communicate(timeout=90)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        pytest.fail("the stopped process did not end")
+    assert process.returncode == 130 and "Traceback" not in stderr, stderr[-2000:]
+    assert all(r["status"] == "interrupted" for r in records(tmp_path))
 
 
 def test_divergence_fails_that_run_and_the_others_go_on(mnist_dir, tmp_path):
