@@ -34,6 +34,13 @@ def _note_stop(*_) -> None:
     _stop_arrived = True
 
 
+def _interrupt_task(number: int, frame) -> None:
+    """A stop during a task ends it (KeyboardInterrupt, which the task answers with what it has) and every task
+    queued behind it in this worker: those the pool had already handed over cannot be cancelled."""
+    _note_stop()
+    signal.default_int_handler(number, frame)
+
+
 def _mask_stop_signals(how: int) -> None:
     """Block or unblock SIGINT and SIGTERM in this thread; a blocked signal waits, it is not lost. Where there are
     no signal masks (Windows), nothing."""
@@ -58,7 +65,7 @@ def _run_task(task: Callable[[Any, Worker], Any], item: Any) -> Any:
         if _stop_arrived:  # a stop that came between tasks: the parent hears it as the task's outcome, and stops all
             raise KeyboardInterrupt
         for number in STOP_SIGNALS:  # only a running task is interrupted: it stops and returns what it has
-            signal.signal(number, signal.default_int_handler)
+            signal.signal(number, _interrupt_task)
         try:
             return task(item, _worker)
         except KeyboardInterrupt:  # arrived before the task could end on its own terms

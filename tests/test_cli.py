@@ -114,8 +114,9 @@ def test_stopping_leaves_a_valid_interrupted_record(mnist_dir, tmp_path, stop, s
 @pytest.mark.slow  # real processes, killed
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
 def test_stopping_the_parent_of_workers_stops_every_run_cleanly(mnist_dir, tmp_path, stop):
-    """`kill` reaches the parent alone (a scheduler's, `timeout`'s): it stops its workers, and no traceback."""
-    command = [sys.executable, "main.py", "--models", "model3", "--seeds", "1-2", "--jobs", "2", "--epochs", "200",
+    """`kill` reaches the parent alone (a scheduler's, `timeout`'s): it stops its workers, and no traceback. Seed 3
+    waits in the pool's queue, handed to a worker already, so cancelling cannot stop it: it must not start."""
+    command = [sys.executable, "main.py", "--models", "model3", "--seeds", "1-3", "--jobs", "2", "--epochs", "200",
                "--limit-train", "512", "--limit-test", "100", "--data-dir", str(mnist_dir), "--out", str(tmp_path)]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                start_new_session=True)  # so the signal below reaches the parent only
