@@ -83,6 +83,17 @@ def test_jobs_run_each_seed_in_a_worker(mnist_dir, tmp_path):
     assert "1. model3 seed 1, 1 epoch:" in plan and "2. model3 seed 2, 1 epoch:" in plan and "total:" in plan
 
 
+def output_once_ended(process: subprocess.Popen) -> tuple[str, str]:
+    """A stopped process's output; one still running a minute and a half later fails the test and is killed with its
+    workers (it runs in a session of its own), so it cannot train on beside the tests that follow."""
+    try:
+        return process.communicate(timeout=90)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        pytest.fail("the stopped process did not end")
+
+
 def ignore_sigint() -> None:
     """What a non-interactive shell does to a job it starts in the background."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -95,7 +106,7 @@ def test_stopping_leaves_a_valid_interrupted_record(mnist_dir, tmp_path, stop, s
     command = [sys.executable, "main.py", "--models", "model3", "--epochs", "200", "--limit-train", "1024",
                "--limit-test", "200", "--data-dir", str(mnist_dir), "--out", str(tmp_path)]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               preexec_fn=ignore_sigint if started_in_background else None)
+                               preexec_fn=ignore_sigint if started_in_background else None, start_new_session=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         found = records(tmp_path) if list(tmp_path.glob("*/metrics.json")) else []
@@ -103,7 +114,7 @@ def test_stopping_leaves_a_valid_interrupted_record(mnist_dir, tmp_path, stop, s
             break
         time.sleep(0.2)
     process.send_signal(stop)
-    stdout, stderr = process.communicate(timeout=60)
+    stdout, stderr = output_once_ended(process)
     assert process.returncode == 130, stderr[-2000:]
     [record] = records(tmp_path)
     assert record["status"] == "interrupted" and 2 <= len(record["epochs"]) < 200
@@ -127,7 +138,7 @@ def test_stopping_the_parent_of_workers_stops_every_run_cleanly(mnist_dir, tmp_p
             break
         time.sleep(0.2)
     process.send_signal(stop)
-    stdout, stderr = process.communicate(timeout=60)
+    stdout, stderr = output_once_ended(process)
     assert process.returncode == 130, stderr[-2000:]
     assert "Traceback" not in stderr
     assert sorted((r["seed"], r["status"]) for r in records(tmp_path)) == [(1, "interrupted"), (2, "interrupted")]
@@ -157,11 +168,7 @@ def test_a_stop_while_the_workers_are_still_starting_is_clean(mnist_dir, tmp_pat
         process.send_signal(signal.SIGINT)
     else:
         os.killpg(process.pid, signal.SIGINT)
-    try:
-        stdout, stderr = process.communicate(timeout=90)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        pytest.fail("the stopped process did not end")
+    stdout, stderr = output_once_ended(process)
     assert process.returncode == 130 and "Traceback" not in stderr, stderr[-2000:]
     assert all(r["status"] == "interrupted" for r in records(tmp_path))
 
