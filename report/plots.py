@@ -174,7 +174,8 @@ def plot_frontier(runs: list[RecordedRun], path: Path) -> None:
     axis.set(xlabel="parameters (log scale; dotted: a target's budget)",
              ylabel="test accuracy %: each seed's target statistic",
              title="Parameters against test accuracy: each point a seed, each short line its model's target")
-    axis.legend(fontsize=7, loc="upper right")
+    if axis.get_legend_handles_labels()[0]:  # no model with a completed run as its file stands: nothing to name
+        axis.legend(fontsize=7, loc="upper right")
     axis.grid(alpha=0.3, which="both")
     save_figure(figure, path)
 
