@@ -17,6 +17,11 @@ What its runs show:
 - Test accuracy climbs steadily and does not fall after the learning-rate drops: the model is
   limited by capacity, which Model3 then cuts by half. Its seeds reach the target's accuracy, but
   not every seed holds it (the results page has each seed).
+
+Headline:
+Met the target (99.40% in 3 of the last 15 epochs) on 19 of 20 test seeds (95% interval 76-99%); in 4 or
+more of them, the published "more than three times" read strictly, on 18 of 20. Measured by
+`python main.py --models model2 --seeds 1-20`.
 """
 import torch.nn.functional as F
 from torch import nn
