@@ -16,7 +16,7 @@ import models
 from run_experiments import run_experiment
 from experiment.configs import config_for
 from tests.conftest import ROOT, loader_config, main_cli
-from training import TrainingStep, evaluate, train_epoch
+from training import TrainingStep, train_epoch
 from training.precision import Precision
 from data.loaders import make_loaders
 
@@ -254,8 +254,7 @@ def test_loss_goes_down_on_a_few_hundred_real_images(mnist_dir):
     model = models.get_model("model3")
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     step = TrainingStep(model, optimizer, Precision("fp32", torch.device("cpu")))
-    before = evaluate(model, train, torch.device("cpu")).loss
-    for _ in range(8):
-        train_epoch(step, train, torch.device("cpu"), progress=False)
-    after = evaluate(model, train, torch.device("cpu")).loss
-    assert after < 0.5 * before
+    # The training loss, not an evaluation: after 80 steps at this learning rate batch norm's running statistics
+    # still lag the weights, so an eval-mode loss swings from epoch to epoch with the CPU's float kernels.
+    losses = [train_epoch(step, train, torch.device("cpu"), progress=False).loss for _ in range(8)]
+    assert losses[-1] < 0.5 * losses[0]
